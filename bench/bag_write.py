@@ -1,0 +1,97 @@
+"""Bag writer throughput for big messages, next to the `mcap` library's Writer in the same run.
+
+    python3 bench/bag_write.py                    # 6 MB State messages into /dev/shm
+    python3 bench/bag_write.py --dir /tmp --mb 6 --seconds 3
+
+Writes serialized State messages (obs [N, 348] float32, N chosen for --mb) as the recorder does
+(bytes in, one `write` per message) for about --seconds per case, and prints MB/s of message
+data for our `BagWriter` and for `mcap.writer.Writer` with the same chunk size and compression
+(CRCs off, as rosbag2 writes chunks; `mcap` computes them always, so it is shown both ways).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def messages(mb: float) -> list[bytes]:
+    from rollout.codec import get_type, serialize
+
+    State = get_type("rollout_msgs/msg/State")
+    n = max(1, int(mb * 1e6 / (348 * 4)))
+    rng = np.random.default_rng(0)
+    # observations with the spread of a real policy's inputs: compressible only in part
+    base = (rng.normal(size=(n, 348)) * 0.5).astype(np.float16).astype(np.float32)
+    return [serialize(State(step=k, num_envs=n, obs_dim=348, obs=base + k)) for k in range(4)]
+
+
+def ours(path: Path, msgs: list[bytes], compression: str, seconds: float, crc: bool) -> tuple[float, float]:
+    from rollout.bag import BagWriter
+
+    t0, n = time.perf_counter(), 0
+    with BagWriter(path, compression=compression, chunk_crc=crc) as bag:  # type: ignore[arg-type]
+        bag.add_topic("/rollout/state", "rollout_msgs/msg/State")
+        while time.perf_counter() - t0 < seconds:
+            bag.write("/rollout/state", msgs[n % 4], 1_750_000_000_000_000_000 + n)
+            n += 1
+    dt = time.perf_counter() - t0
+    size = sum(f.stat().st_size for f in path.glob("*.mcap")) if path.is_dir() else path.stat().st_size
+    return n * len(msgs[0]) / dt / 1e6, n * len(msgs[0]) / size
+
+
+def mcap_library(path: Path, msgs: list[bytes], compression: str, seconds: float, crc: bool) -> float:
+    from mcap.writer import CompressionType, Writer
+
+    from rollout.codec import schema_text
+
+    kind = {"none": CompressionType.NONE, "lz4": CompressionType.LZ4, "zstd": CompressionType.ZSTD}[compression]
+    t0, n = time.perf_counter(), 0
+    with open(path, "wb") as f:
+        w = Writer(f, chunk_size=768 * 1024, compression=kind, enable_crcs=crc)
+        w.start(profile="ros2", library="bench")
+        sid = w.register_schema("rollout_msgs/msg/State", "ros2msg", schema_text("rollout_msgs/msg/State").encode())
+        cid = w.register_channel("/rollout/state", "cdr", sid)
+        while time.perf_counter() - t0 < seconds:
+            w.add_message(cid, 1_750_000_000_000_000_000 + n, msgs[n % 4], 1_750_000_000_000_000_000 + n)
+            n += 1
+        w.finish()
+    return n * len(msgs[0]) / (time.perf_counter() - t0) / 1e6
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mb", type=float, default=6.0, help="message size, MB")
+    p.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
+    p.add_argument("--seconds", type=float, default=2.0)
+    a = p.parse_args()
+    msgs = messages(a.mb)
+    work = Path(tempfile.mkdtemp(prefix="bench_bag_write_", dir=a.dir))
+    print(f"{len(msgs[0]) / 1e6:.2f} MB State messages into {work}")
+    try:
+        ours(work / "warmup", msgs, "none", min(1.0, a.seconds), False)  # first touches of fresh memory
+        shutil.rmtree(work / "warmup")
+        for compression in ("none", "lz4", "zstd"):
+            for crc in (False, True):
+                mb_s, ratio = ours(work / "ours", msgs, compression, a.seconds, crc)
+                shutil.rmtree(work / "ours")
+                lib = mcap_library(work / "lib.mcap", msgs, compression, a.seconds, crc)
+                (work / "lib.mcap").unlink()
+                tag = f"{compression:4s} {'chunk CRC' if crc else 'no CRC   '}"
+                print(f"{tag}  rollout BagWriter {mb_s:6.0f} MB/s   mcap Writer {lib:6.0f} MB/s   "
+                      f"ratio {mb_s / lib:4.2f}x   (compressed to 1/{ratio:.2f})")  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Record a rollout: the sim/policy node and the recorder (and a live viewer with view:=true).
+
+    rollout launch record.launch.py num_envs:=16 steps:=200
+    ros2 launch rollout record.launch.py num_envs:=16 steps:=200 policy:=policy.pt2
+
+Ends by itself after `steps` (or `duration`) and prints where the bag is.
+"""
+
+from rollout.launching import Arg, NodeSpec, ros_launch_description
+
+ARGS = [
+    Arg("num_envs", "16", "parallel envs"),
+    Arg("steps", "500", "control steps to record (0: until Ctrl-C)"),
+    Arg("duration", "0", "seconds of sim time to record, instead of steps"),
+    Arg("env", "mujoco:Humanoid-v5", "env: mujoco:Humanoid-v5, gym:<id> or module:factory"),
+    Arg("policy", "random", "checkpoint (.pt2, .pt + .json, TorchScript), module:callable, zero or random"),
+    Arg("seed", "0", "reset seed"),
+    Arg("out", "", "bag path (default rollouts/rollout_<time>)"),
+    Arg("compression", "none", "none, lz4 or zstd"),
+    Arg("tf_envs", "0", "envs drawn in Foxglove through /tf, e.g. 0,1,2"),
+    Arg("realtime", "false", "step at the env's dt instead of as fast as possible"),
+    Arg("view", "false", "also open the live web viewer"),
+    Arg("port", "8080", "viewer port"),
+    Arg("video", "", "also write an MP4 of the run to this path"),
+]
+
+
+def nodes(a: dict[str, str]) -> list[NodeSpec]:
+    takers = 1 + (a["video"] != "")  # the recorder, and the encoder: nothing is stepped before they listen
+    graph = [
+        NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"]}),
+        NodeSpec(
+            "sim",
+            params={
+                "num_envs": a["num_envs"],
+                "steps": a["steps"],
+                "duration": a["duration"],
+                "env": a["env"],
+                "policy": a["policy"],
+                "seed": a["seed"],
+                "tf_envs": a["tf_envs"],
+                "realtime": a["realtime"],
+                "wait_for_subscribers": takers,
+            },
+            shutdown_on_exit=True,
+        ),
+    ]
+    if a["view"].lower() == "true":
+        graph.append(NodeSpec("viser_bridge", params={"port": a["port"]}))
+    if a["video"]:
+        graph.append(NodeSpec("video_encoder", params={"out": a["video"]}))
+    return graph
+
+
+def generate_launch_description():
+    return ros_launch_description(ARGS, nodes)

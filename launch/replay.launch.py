@@ -1,0 +1,70 @@
+"""Replay a recorded bag into the web viewer (and into an MP4 with video:=out.mp4).
+
+    rollout launch replay.launch.py bag:=rollouts/rollout_20250101_120000
+    rollout launch replay.launch.py bag:=BAG video:=out.mp4 preset:=Side
+    ros2 launch rollout replay.launch.py bag:=BAG
+
+With `video`, the replay runs as fast as the encoder takes frames (not by the wall clock), the
+viewer stays off unless view:=true, and everything exits when the video is written.
+"""
+
+from rollout.launching import Arg, NodeSpec, ros_launch_description
+
+ARGS = [
+    Arg("bag", "", "bag to play: a rosbag2 folder or an .mcap file"),
+    Arg("rate", "1.0", "playback speed, 0.1 to 4"),
+    Arg("loop", "false", "start again at the end"),
+    Arg("start_paused", "false", "open paused at the first step"),
+    Arg("start_offset", "0", "seconds into the bag to start"),
+    Arg("view", "true", "open the web viewer (off when writing a video)"),
+    Arg("host", "127.0.0.1", "viewer address (0.0.0.0 to share on the network)"),
+    Arg("port", "8080", "viewer port"),
+    Arg("video", "", "write an MP4 to this path, then exit"),
+    Arg("preset", "Follow", "video camera: Top, Side, Front or Follow"),
+    Arg("fps", "0", "video frames per second (0: one frame per recorded step)"),
+    Arg("width", "640", "video width"),
+    Arg("height", "480", "video height"),
+    Arg("envs", "0", "envs in the video, e.g. 0-3 for a grid of four"),
+]
+
+
+def nodes(a: dict[str, str]) -> list[NodeSpec]:
+    video = a["video"] != ""
+    view = a["view"].lower() == "true" and not video
+    graph = [
+        NodeSpec(
+            "replay",
+            params={
+                "bag": a["bag"],
+                "rate": 0.0 if video else a["rate"],  # 0: paced by the encoder, not the wall clock
+                "loop": "false" if video else a["loop"],
+                "start_paused": "false" if video else a["start_paused"],
+                "start_offset": a["start_offset"],
+                "exit_at_end": "true" if video else "false",
+                "wait_for_subscribers": 1 if video else 0,
+            },
+            shutdown_on_exit=not video,
+        ),
+    ]
+    if view:
+        graph.append(NodeSpec("viser_bridge", params={"host": a["host"], "port": a["port"]}))
+    if video:
+        graph.append(
+            NodeSpec(
+                "video_encoder",
+                params={
+                    "out": a["video"],
+                    "preset": a["preset"],
+                    "fps": a["fps"],
+                    "width": a["width"],
+                    "height": a["height"],
+                    "envs": a["envs"],
+                },
+                shutdown_on_exit=True,
+            )
+        )
+    return graph
+
+
+def generate_launch_description():
+    return ros_launch_description(ARGS, nodes)

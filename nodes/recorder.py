@@ -1,0 +1,171 @@
+"""Recorder node: every message of the rollout topics, losslessly, into an MCAP bag.
+
+Subscribes (raw CDR, reliable keep-all: publishers wait rather than drop) to each topic as its
+publisher appears, and writes the bag as rosbag2's MCAP plugin does. On Ctrl-C/SIGTERM it takes
+what is still in flight, closes the bag and prints its path, per-topic counts and any gaps found
+in publishers' sequence numbers. A SIGKILL leaves every complete chunk readable
+(`rollout bag repair`).
+
+    rollout run recorder --ros-args -p out:=rollouts/run1 -p compression:=lz4
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rollout import topics
+from rollout.bag import BagWriter, offered_qos_yaml
+from rollout.errors import BagError, ParameterError
+from rollout.recording import default_bag_path
+from rollout.runtime import LOSSLESS, Node, QoSProfile, Subscription, run_node
+from rollout.runtime.qos import DurabilityPolicy, HistoryPolicy
+
+DRAIN_QUIET = 0.3  # seconds without a message that mean everything in flight has arrived
+DRAIN_MAX = 10.0
+
+
+@dataclass(frozen=True)
+class RecorderParams:
+    out: str = ""
+    """Bag path: a folder (rosbag2 layout) or a file ending in .mcap (default rollouts/rollout_<time>)."""
+    topics: str = ""
+    """Topics to record, comma separated, '*' wildcards allowed (default: the rollout topics)."""
+    exclude: str = ""
+    """Topics not to record, comma separated, '*' wildcards allowed."""
+    all: bool = False
+    """Record every topic in the graph."""
+    compression: str = "none"
+    """Chunk compression: none, lz4 or zstd."""
+    chunk_size: int = 768 * 1024
+    """Bytes per chunk before it is written."""
+    split_size: int = 0
+    """Start a new file after this many bytes (0: never)."""
+    split_duration: float = 0.0
+    """Start a new file after this many seconds (0: never)."""
+    flush_interval: float = 1.0
+    """Seconds between writing out the chunk in progress, so a crash loses at most this much (0: only full chunks)."""
+
+
+def topic_filter(p: RecorderParams) -> Callable[[str], bool]:
+    include = [t.strip() for t in p.topics.split(",") if t.strip()] or (["*"] if p.all else list(topics.RECORDED))
+    exclude = [t.strip() for t in p.exclude.split(",") if t.strip()]
+
+    def wanted(name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pat) for pat in include) and not any(
+            fnmatch.fnmatchcase(name, pat) for pat in exclude
+        )
+
+    return wanted
+
+
+class GapCounter:
+    """Messages missing between consecutive sequence numbers of each publisher."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, bytes], int] = {}
+        self.missing: dict[str, int] = {}
+
+    def see(self, topic: str, gid: bytes, seq: int) -> None:
+        if not seq:
+            return
+        last = self._last.get((topic, gid))
+        if last is not None and seq > last + 1:
+            self.missing[topic] = self.missing.get(topic, 0) + seq - last - 1
+        self._last[(topic, gid)] = seq
+
+
+class Recorder(Node):
+    def __init__(self, args: list[str] | None = None) -> None:
+        super().__init__("recorder", params=RecorderParams, cli_args=args)
+        p: RecorderParams = self.params
+        if p.compression not in ("none", "lz4", "zstd"):
+            raise ParameterError(f"compression must be none, lz4 or zstd, not {p.compression!r}")
+        self.path = Path(p.out) if p.out else default_bag_path()
+        try:
+            self.bag = BagWriter(
+                self.path,
+                compression=p.compression,  # type: ignore[arg-type]
+                chunk_size=p.chunk_size,
+                split_size=p.split_size,
+                split_duration=p.split_duration,
+            )
+        except OSError as e:
+            raise BagError(f"cannot write the bag at {self.path}: {e.strerror or e}") from None
+        self.wanted = topic_filter(p)
+        self.subs: dict[str, Subscription] = {}
+        self.gaps = GapCounter()
+        self.last_message = time.monotonic()
+        self.create_timer(0.05, self.discover)
+        if p.flush_interval > 0:
+            self.create_timer(p.flush_interval, self.bag.flush)
+        self.discover()
+        self.get_logger().info(f"recording to {self.path}")
+
+    def discover(self) -> None:
+        """Subscribe to each wanted topic once a publisher offers it, with that publisher's durability."""
+        for e in self.context.graph.entities("MP"):
+            if e.name in self.subs or not self.wanted(e.name) or e.node.startswith("_"):
+                continue
+            offered = QoSProfile.from_rmw_zenoh_string(e.qos)
+            qos = LOSSLESS
+            if offered.latched:
+                qos = QoSProfile(depth=max(offered.depth, 1), durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                                 history=HistoryPolicy.KEEP_LAST)
+            self.bag.add_topic(
+                e.name,
+                e.type_name,
+                qos=offered_qos_yaml(latched=offered.latched, reliable=offered.reliable),
+                type_hash=e.type_hash,
+            )
+            self.subs[e.name] = self.create_subscription(
+                e.type_name, e.name, lambda data, info, topic=e.name: self.write(topic, data, info), qos, raw=True
+            )
+            self.get_logger().info(f"recording {e.name} [{e.type_name}]")
+
+    def write(self, topic: str, data: bytes, info: dict) -> None:
+        self.bag.write(
+            topic,
+            data,
+            info["received_timestamp"],
+            publish_time=info["source_timestamp"] or info["received_timestamp"],
+            sequence=info["publication_sequence_number"],
+        )
+        self.gaps.see(topic, info["publisher_gid"], info["publication_sequence_number"])
+        self.last_message = time.monotonic()
+
+    def drain(self) -> None:
+        """Take what is still in flight: spin until the queues are empty and the topics quiet."""
+        executor = self.context.executor
+        executor.stopped = False
+        deadline = time.monotonic() + DRAIN_MAX
+        while time.monotonic() < deadline:
+            busy = any(sub.pending() for sub in self.subs.values())
+            if not busy and time.monotonic() - self.last_message > DRAIN_QUIET:
+                break
+            executor.spin_once(0.02)
+        executor.stopped = True
+
+    def destroy_node(self) -> None:
+        self.drain()
+        path = self.bag.close()
+        counts = self.bag.counts
+        super().destroy_node()
+        lines = [f"bag: {path}"]
+        lines += [f"  {topic}: {n} messages" for topic, n in counts.items()]
+        if self.gaps.missing:
+            lines += [f"  gap: {topic} is missing {n} messages" for topic, n in self.gaps.missing.items()]
+        else:
+            lines.append("  no gaps")
+        print("\n".join(lines), flush=True)
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(Recorder, args)
+
+
+if __name__ == "__main__":
+    main()

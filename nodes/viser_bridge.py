@@ -1,0 +1,255 @@
+"""Web viewer node: draws the rollout topics in a browser (viser) and drives the replay from it.
+
+Topics in: /rollout/robot (RobotDescription, latched), /rollout/state (State; keep-last 1, so
+only the newest state is drawn and stale ones are dropped), /rollout/reward_terms,
+/rollout/episodes, and from a replay /rollout/playback/status and /rollout/playback/timeline
+(latched). Services called (asynchronously, newest request wins, never blocking the page):
+/replay/seek_step, /replay/seek_episode (rollout_msgs), /replay/pause, /replay/resume,
+/replay/set_rate (rosbag2_interfaces), /replay/set_loop (std_srvs/SetBool, when the replay
+offers it) and, live, /sim/set_policy_enabled (std_srvs/SetBool).
+
+    rollout run viser_bridge --ros-args -p port:=8080 -p max_envs:=64
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rollout import topics
+from rollout.cameras import parse_preset
+from rollout.errors import ParameterError
+from rollout.runtime import LATCHED, Node, QoSProfile, run_node
+from rollout.viewer import Viewer
+
+
+@dataclass(frozen=True)
+class ViserBridgeParams:
+    host: str = "127.0.0.1"
+    """Address to serve the page on (0.0.0.0: every interface)."""
+    port: int = 8080
+    """TCP port of the page (0: any free port)."""
+    max_envs: int = 64
+    """Draw at most this many envs (the first ones)."""
+    trail_length: int = 100
+    """Base positions kept per env for the trajectory trails (0: no trails)."""
+    history: int = 600
+    """States kept to pause and scrub a live run."""
+    camera: str = "side"
+    """Initial camera: top, side, front or follow."""
+    replay_node: str = topics.REPLAY_NODE
+    """Name of the replay node whose services (/<name>/seek_step, ...) the controls call."""
+    service_timeout: float = 5.0
+    """Seconds before a service call without an answer is given up."""
+
+
+# ----------------------------------------------------------------------------- pure functions
+
+
+def check_params(p: ViserBridgeParams) -> None:
+    """Raise a one-line `ParameterError` for a parameter that cannot work."""
+    if not 0 <= p.port < 65536:
+        raise ParameterError(f"port must be 0 (any free port) or 1-65535, got {p.port}")
+    if p.max_envs < 1:
+        raise ParameterError(f"max_envs must be at least 1, got {p.max_envs}")
+    if p.trail_length < 0 or p.history < 1:
+        raise ParameterError(f"trail_length must be >= 0 and history >= 1, got {p.trail_length} and {p.history}")
+    if not p.replay_node.strip("/"):
+        raise ParameterError("replay_node is empty")
+    if not p.service_timeout > 0:
+        raise ParameterError(f"service_timeout must be positive, got {p.service_timeout}")
+    parse_preset(p.camera)
+
+
+def neighbour_step(steps: np.ndarray, current: int, delta: int) -> int:
+    """The recorded step `delta` places from `current` in sorted `steps` (clamped to the ends);
+    `current + delta` when nothing is known."""
+    if len(steps) == 0:
+        return max(current + delta, 0)
+    i = int(np.searchsorted(steps, current, "left"))  # steps[i] is the first recorded step >= current
+    exact = i < len(steps) and steps[i] == current
+    j = i + delta if exact or delta < 0 else i + delta - 1
+    return int(steps[min(max(j, 0), len(steps) - 1)])
+
+
+class LatestCall:
+    """Service calls on one channel: at most one in flight; while it is, only the newest waits.
+
+    `submit(start)` takes a function that starts a call and returns a future (`add_done_callback`,
+    `exception`, `result`); `report(text)` gets a line for every failed call. A call without an
+    answer for `timeout` seconds no longer holds the channel.
+    """
+
+    def __init__(self, report: Callable[[str], None], timeout: float) -> None:
+        self._report = report
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._busy_since: float | None = None
+        self._next: tuple[Callable[[], Any], Callable[[Any], str | None]] | None = None
+
+    def submit(self, start: Callable[[], Any], check: Callable[[Any], str | None] = lambda r: None) -> None:
+        """`check(response)` returns a failure line or None."""
+        with self._lock:
+            now = time.monotonic()
+            if self._busy_since is not None and now - self._busy_since < self._timeout:
+                self._next = (start, check)
+                return
+            self._busy_since = now
+        self._start(start, check)
+
+    def _start(self, start: Callable[[], Any], check: Callable[[Any], str | None]) -> None:
+        try:
+            future = start()
+        except Exception as e:  # noqa: BLE001 -- a call that cannot start is reported, the channel freed
+            self._report(str(e))
+            self._finish()
+            return
+
+        def done(f: Any) -> None:
+            error = f.exception()
+            if error is not None:
+                self._report(str(error))
+            else:
+                line = check(f.result())
+                if line:
+                    self._report(line)
+            self._finish()
+
+        future.add_done_callback(done)
+
+    def _finish(self) -> None:
+        with self._lock:
+            nxt, self._next = self._next, None
+            self._busy_since = time.monotonic() if nxt is not None else None
+        if nxt is not None:
+            self._start(*nxt)
+
+
+# ----------------------------------------------------------------------------- node
+
+
+class ViserBridge(Node):
+    def __init__(self, args: list[str] | None = None) -> None:
+        super().__init__("viser_bridge", params=ViserBridgeParams, cli_args=args)
+        p = self.params
+        check_params(p)
+        log = self.get_logger()
+        prefix = "/" + p.replay_node.strip("/")
+        self._clients = {
+            "seek_step": self.create_client("rollout_msgs/srv/SeekStep", f"{prefix}/seek_step"),
+            "seek_episode": self.create_client("rollout_msgs/srv/SeekEpisode", f"{prefix}/seek_episode"),
+            "pause": self.create_client("rosbag2_interfaces/srv/Pause", f"{prefix}/pause"),
+            "resume": self.create_client("rosbag2_interfaces/srv/Resume", f"{prefix}/resume"),
+            "set_rate": self.create_client("rosbag2_interfaces/srv/SetRate", f"{prefix}/set_rate"),
+            "set_loop": self.create_client("std_srvs/srv/SetBool", f"{prefix}/set_loop"),
+            "policy": self.create_client("std_srvs/srv/SetBool", topics.POLICY_ENABLED_SERVICE),
+        }
+        self._channels = {
+            name: LatestCall(log.warning, p.service_timeout) for name in ("seek", "play", "rate", "loop", "policy")
+        }
+        self._warned: set[str] = set()
+        self._asked_first = False
+        self.viewer = Viewer(
+            host=p.host,
+            port=p.port,
+            max_envs=p.max_envs,
+            trail_length=p.trail_length,
+            history=p.history,
+            camera=p.camera,
+            seek_step=self.seek_step,
+            set_paused=self.set_paused,
+            set_rate=self.set_rate,
+            set_loop=self.set_loop,
+            step=self.step,
+            seek_episode=self.seek_episode,
+            set_policy_enabled=self.set_policy_enabled,
+        )
+        v = self.viewer
+        self.create_subscription("rollout_msgs/msg/RobotDescription", topics.ROBOT, v.on_robot, LATCHED)
+        self.create_subscription("rollout_msgs/msg/State", topics.STATE, v.on_state, QoSProfile(depth=1))
+        self.create_subscription("rollout_msgs/msg/RewardTerms", topics.REWARD_TERMS, v.on_reward_terms, 10)
+        self.create_subscription("rollout_msgs/msg/EpisodeEvents", topics.EPISODES, v.on_episodes, 100)
+        self.create_subscription("rollout_msgs/msg/PlaybackStatus", topics.PLAYBACK_STATUS, self.on_status, 10)
+        self.create_subscription("rollout_msgs/msg/Timeline", topics.TIMELINE, v.on_timeline, LATCHED)
+        self.create_timer(1.0, self._check_policy_service)
+        print(f"viser_bridge: open {v.url} in a browser", flush=True)
+
+    def on_status(self, msg: Any) -> None:
+        self.viewer.on_status(msg)
+        if msg.paused and self.viewer.shown_step is None and not self._asked_first:
+            # a replay that starts paused has published no state yet: show its first
+            self._asked_first = self.seek_step(int(msg.step))
+
+    # -- viewer callbacks (viser threads): start a call and return at once
+
+    def _call(
+        self, channel: str, client: str, request: Any, check: Callable[[Any], str | None] = lambda r: None
+    ) -> bool:
+        """Start a call on `channel`; False (and a warning, once) when the service is not there."""
+        cli = self._clients[client]
+        if not cli.service_is_ready():
+            if cli.srv_name not in self._warned:  # once per service, not on every click
+                self._warned.add(cli.srv_name)
+                self.get_logger().warning(
+                    f"service {cli.srv_name} is not available; is the node that offers it running?"
+                )
+            return False
+        self._warned.discard(cli.srv_name)
+        timeout = self.params.service_timeout
+        self._channels[channel].submit(lambda: cli.call_async(request, timeout_sec=timeout), check)
+        return True
+
+    def seek_step(self, step: int) -> bool:
+        req = self._clients["seek_step"].srv_type.Request(step=max(int(step), 0))
+        return self._call("seek", "seek_step", req, lambda r: None if r.success else f"cannot seek to step {step}")
+
+    def step(self, delta: int) -> None:
+        v = self.viewer
+        current = v.shown_step if v.shown_step is not None else 0
+        self.set_paused(True)
+        self.seek_step(neighbour_step(v.series.steps, current, int(delta)))
+
+    def seek_episode(self, env: int, direction: int) -> None:
+        req = self._clients["seek_episode"].srv_type.Request(env_id=int(env), direction=1 if direction > 0 else -1)
+        way = "next" if direction > 0 else "previous"
+        self._call("seek", "seek_episode", req, lambda r: None if r.success else f"env {env} has no {way} episode")
+
+    def set_paused(self, paused: bool) -> None:
+        name = "pause" if paused else "resume"
+        self._call("play", name, self._clients[name].srv_type.Request())
+
+    def set_rate(self, rate: float) -> None:
+        req = self._clients["set_rate"].srv_type.Request(rate=float(rate))
+        self._call("rate", "set_rate", req, lambda r: None if r.success else f"the replay refused rate {rate}")
+
+    def set_loop(self, loop: bool) -> None:
+        self._call("loop", "set_loop", self._clients["set_loop"].srv_type.Request(data=bool(loop)))
+
+    def set_policy_enabled(self, enabled: bool) -> None:
+        req = self._clients["policy"].srv_type.Request(data=bool(enabled))
+        self._call("policy", "policy", req, lambda r: None if r.success else f"the sim refused: {r.message}")
+
+    def _check_policy_service(self) -> None:
+        self.viewer.policy_available = self._clients["policy"].service_is_ready()
+
+    def destroy_node(self) -> None:
+        self.viewer.close()
+        super().destroy_node()
+
+
+def viser_bridge(args: list[str] | None = None) -> ViserBridge:
+    """The node; named so that an error before it exists still reads `viser_bridge: error: ...`."""
+    return ViserBridge(args)
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(viser_bridge, args)
+
+
+if __name__ == "__main__":
+    main()

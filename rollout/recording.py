@@ -1,0 +1,86 @@
+"""Record a rollout straight into a bag, without launching a graph.
+
+    from rollout import make_policy, make_env, RolloutRecorder
+    env = make_env("mujoco:Humanoid-v5", num_envs=16, seed=0)
+    policy = make_policy("policy.pt2", obs_dim=env.info.obs_dim, act_dim=env.info.act_dim)
+    bag = RolloutRecorder(env, max_steps=500).run(policy)
+
+The bag holds exactly what `record.launch.py` records (the same `RolloutMessages` bytes), so
+every tool (to_npz, replay, the viewer, Foxglove) reads both alike.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from rollout.bag import BagWriter, Compression
+from rollout.messages import LATCHED_TOPICS, RolloutMessages, RunIdentity
+from rollout.sim import VectorEnv, run_steps
+
+
+def default_bag_path(root: str | os.PathLike[str] = "rollouts") -> Path:
+    """`rollouts/rollout_YYYYmmdd_HHMMSS_mmm`: sortable, and unique for one process at a time."""
+    now = datetime.now()
+    return Path(root) / f"rollout_{now:%Y%m%d_%H%M%S}_{now.microsecond // 1000:03d}"
+
+
+class RolloutRecorder:
+    """Steps `env` with a policy and writes every message into a new bag."""
+
+    def __init__(
+        self,
+        env: VectorEnv,
+        *,
+        max_steps: int,
+        out: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        compression: Compression = "none",
+        tf_envs: Sequence[int] = (0,),
+    ) -> None:
+        """
+        Args:
+            env: a vector env (`rollout.sim.make_env` or anything following `VectorEnv`).
+            max_steps: control steps to record.
+            out: bag path (folder, or a file ending in .mcap); default `default_bag_path()`.
+            seed: reset seed, stored in the robot description.
+            compression: "none", "lz4" or "zstd".
+            tf_envs: envs drawn in Foxglove through /tf and /robot_description.
+        """
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+        self.env = env
+        self.max_steps = max_steps
+        self.out = Path(out) if out is not None else default_bag_path()
+        self.seed = seed
+        self.compression = compression
+        self.tf_envs = tf_envs
+
+    def run(self, policy: Callable[[np.ndarray], np.ndarray]) -> Path:
+        """Record `max_steps` steps of `policy`; returns the bag path."""
+        identity = RunIdentity(
+            seed=self.seed,
+            policy=str(getattr(policy, "name", "") or getattr(policy, "__name__", "")),
+            policy_sha256=str(getattr(policy, "sha256", "") or ""),
+        )
+        messages = RolloutMessages(self.env.info, identity, tf_envs=self.tf_envs)
+        with BagWriter(self.out, compression=self.compression) as bag:
+            for topic, type_name in messages.topic_types.items():
+                bag.add_topic(topic, type_name, latched=topic in LATCHED_TOPICS)
+            sequence: dict[str, int] = {}
+
+            def write(items: list[tuple[str, bytes]], stamp: int) -> None:
+                for topic, data in items:
+                    sequence[topic] = sequence.get(topic, 0) + 1
+                    bag.write(topic, data, stamp, sequence=sequence[topic])
+
+            write(messages.latched(time.time_ns()), time.time_ns())
+            for rec in run_steps(self.env, policy, seed=self.seed, steps=self.max_steps):
+                stamp = time.time_ns()
+                write(messages.step(rec, stamp), stamp)
+        return self.out

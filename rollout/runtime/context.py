@@ -1,0 +1,220 @@
+"""One zenoh session per process, the ROS graph it sees, and the queue its callbacks run from.
+
+Network: never multicast. A process connects to the router endpoint (`ROLLOUT_ROUTER`, default
+`tcp/127.0.0.1:7447`, rmw_zenoh's router port) when something answers there; otherwise it becomes
+the router itself, so `rollout run` works alone and `rollout launch` hosts the router for its
+nodes. Every session also listens on a fresh loopback port, and gossip lets peers connect to each
+other directly, so traffic does not go through the router and outlives it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import zenoh
+
+from rollout.errors import PortInUseError, TransportError
+from rollout.runtime.executor import Executor
+from rollout.runtime.names import ADMIN_SPACE, Entity, domain_id, parse_token
+
+DEFAULT_ROUTER = "tcp/127.0.0.1:7447"
+
+
+def router_endpoint() -> str:
+    return os.environ.get("ROLLOUT_ROUTER", DEFAULT_ROUTER).strip() or DEFAULT_ROUTER
+
+
+def _host_port(endpoint: str) -> tuple[str, int]:
+    try:
+        proto, address = endpoint.split("/", 1)
+        host, port = address.rsplit(":", 1)
+        if proto != "tcp":
+            raise ValueError
+        return host.strip("[]"), int(port)
+    except ValueError:
+        raise TransportError(f"router endpoint {endpoint!r} is not of the form tcp/HOST:PORT") from None
+
+
+def router_answers(endpoint: str, timeout: float = 0.3) -> bool:
+    """Whether something accepts TCP connections on the router endpoint."""
+    host, port = _host_port(endpoint)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _config(mode: str, connect: list[str], listen: list[str]) -> zenoh.Config:
+    cfg = {
+        "mode": mode,
+        "connect": {"endpoints": connect, "timeout_ms": 3000, "exit_on_failure": True},
+        "listen": {"endpoints": listen},
+        "scouting": {"multicast": {"enabled": False}, "gossip": {"enabled": True}},
+        # advanced publishers (transient local) need timestamps, as in rmw_zenoh's configs
+        "timestamping": {"enabled": {"router": True, "peer": True, "client": True}},
+    }
+    return zenoh.Config.from_json5(json.dumps(cfg))
+
+
+def open_session(*, as_router: bool | None = None) -> tuple[zenoh.Session, bool]:
+    """Open this process's session; returns it and whether it hosts the router.
+
+    as_router: True to insist on hosting the router (the launcher), None to host it only when
+    nothing answers on the router endpoint.
+    """
+    endpoint = router_endpoint()
+    host, port = _host_port(endpoint)
+    for attempt in range(3):  # a router that was just stopped may still answer for a moment
+        if as_router or (as_router is None and not router_answers(endpoint)):
+            try:
+                return zenoh.open(_config("router", [], [endpoint, "tcp/127.0.0.1:0"])), True
+            except zenoh.ZError as e:
+                if as_router or not router_answers(endpoint):  # else another process won the race: join it
+                    raise PortInUseError(port, f"the zenoh router ({endpoint})") from e
+        try:
+            return zenoh.open(_config("peer", [endpoint], ["tcp/127.0.0.1:0"])), False
+        except zenoh.ZError as e:
+            if attempt == 2 or router_answers(endpoint):
+                raise TransportError(
+                    f"cannot join the zenoh router at {endpoint}: {str(e).splitlines()[0].split(' at ')[0]} "
+                    "(is another program using that port? set ROLLOUT_ROUTER=tcp/127.0.0.1:PORT)"
+                ) from e
+    raise AssertionError("unreachable")
+
+
+class Graph:
+    """The ROS graph from liveliness tokens: every node, publisher, subscription and service."""
+
+    def __init__(self, session: zenoh.Session, domain: int) -> None:
+        self._entities: dict[str, Entity] = {}
+        self._lock = threading.RLock()  # predicates of wait_for read the graph while holding it
+        self.interrupted = threading.Event()  # set on shutdown: waits give up
+        self._changed = threading.Condition(self._lock)
+        self._sub = session.liveliness().declare_subscriber(f"{ADMIN_SPACE}/{domain}/**", self._on_token, history=True)
+
+    def _on_token(self, sample: zenoh.Sample) -> None:
+        key = str(sample.key_expr)
+        with self._changed:
+            if sample.kind == zenoh.SampleKind.PUT:
+                entity = parse_token(key)
+                if entity is not None:
+                    self._entities[key] = entity
+            else:
+                self._entities.pop(key, None)
+            self._changed.notify_all()
+
+    def entities(self, kind: str | None = None) -> list[Entity]:
+        with self._lock:
+            return [e for e in self._entities.values() if kind is None or e.kind == kind]
+
+    def count(self, kind: str, name: str) -> int:
+        return sum(1 for e in self.entities(kind) if e.name == name)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
+        """Block until `predicate()` holds (re-checked on every graph change) or time runs out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while not predicate():
+                if self.interrupted.is_set():
+                    return False
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(0.1 if left is None else min(left, 0.1))
+        return True
+
+    def close(self) -> None:
+        self._sub.undeclare()
+
+
+class Context:
+    """What `init()` sets up: the session, the graph, the executor and the command line."""
+
+    def __init__(self, args: list[str] | None, *, as_router: bool | None = None) -> None:
+        self.args = list(args) if args is not None else []
+        self.domain = domain_id()
+        self.session, self.is_router = open_session(as_router=as_router)
+        self.zid = str(self.session.info.zid())
+        self.graph = Graph(self.session, self.domain)
+        self.executor = Executor()
+        self.exit_code = 0
+        self._ids = 0
+        self._ids_lock = threading.Lock()
+        self._closed = False
+
+    def next_id(self) -> int:
+        with self._ids_lock:
+            self._ids += 1
+            return self._ids
+
+    def request_shutdown(self, exit_code: int = 0) -> None:
+        self.exit_code = exit_code or self.exit_code
+        self.graph.interrupted.set()
+        self.executor.stop()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.executor.stop()
+        try:
+            self.graph.close()
+        finally:
+            self.session.close()
+
+
+_context: Context | None = None
+_context_lock = threading.Lock()
+
+
+def init(args: list[str] | None = None, *, as_router: bool | None = None, signals: bool = True) -> Context:
+    """Start the runtime for this process (like `rclpy.init`); idempotent.
+
+    args: the command line after the program name (parameters come from its `--ros-args`).
+    signals: stop spinning on SIGINT/SIGTERM (only possible from the main thread).
+    """
+    global _context
+    with _context_lock:
+        if _context is None:
+            _context = Context(args, as_router=as_router)
+            if signals and threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, _on_signal)
+        return _context
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    if _context is not None:
+        _context.request_shutdown()
+
+
+def get_context() -> Context:
+    if _context is None:
+        return init()
+    return _context
+
+
+def ok() -> bool:
+    return _context is not None and not _context.executor.stopped
+
+
+def shutdown(exit_code: int = 0) -> None:
+    """Stop spinning (callable from any callback or thread); `run_node` then exits with `exit_code`."""
+    if _context is not None:
+        _context.request_shutdown(exit_code)
+
+
+def close() -> None:
+    """Close the session (after the nodes are destroyed)."""
+    global _context
+    with _context_lock:
+        if _context is not None:
+            _context.close()
+            _context = None

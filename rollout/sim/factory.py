@@ -1,0 +1,76 @@
+"""`make_env(spec, num_envs=..., seed=...)`: one string picks the env.
+
+| spec | env |
+|---|---|
+| `humanoid`, `mujoco:Humanoid-v5` (default) | the embedded MuJoCo humanoid (rollout.sim.humanoid) |
+| `mujoco:<id>`, `gym:<id>` | a Gymnasium env through the adapter (rollout.sim.adapters), e.g. `gym:Ant-v5` |
+| `synthetic` | cheap made-up data for benchmarks (rollout.sim.synthetic); `obs_dim=` etc. as kwargs |
+| `package.module:factory` | your env: `factory(num_envs=..., seed=..., **kwargs)` returns a `VectorEnv` |
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rollout.errors import EnvError
+from rollout.sim.protocol import EnvInfo, VectorEnv
+
+DEFAULT_ENV = "mujoco:Humanoid-v5"
+_HUMANOID = ("humanoid", "mujoco:Humanoid-v5", "Humanoid-v5")
+
+
+def make_env(spec: str = DEFAULT_ENV, *, num_envs: int = 1, seed: int = 0, **kwargs: Any) -> VectorEnv:
+    """Build the env `spec` names with `num_envs` parallel envs; env i is seeded `seed + i`.
+
+    Extra keyword arguments go to the env's constructor or factory. A spec that names no env
+    raises EnvError with one line saying why.
+    """
+    spec = (spec or DEFAULT_ENV).strip()
+    if num_envs < 1:
+        raise EnvError(f"num_envs must be at least 1, got {num_envs}")
+    if spec in _HUMANOID:
+        from rollout.sim.humanoid import HumanoidEnv
+
+        return HumanoidEnv(num_envs, seed=seed, **kwargs)
+    if spec == "synthetic":
+        from rollout.sim.synthetic import SyntheticEnv
+
+        return SyntheticEnv(num_envs, seed=seed, **kwargs)
+    prefix, sep, rest = spec.partition(":")
+    if sep and prefix in ("gym", "mujoco"):
+        if not rest:
+            raise EnvError(f"env spec {spec!r} names no Gymnasium id (e.g. gym:Ant-v5)")
+        from rollout.sim.adapters import GymVectorEnv
+
+        return GymVectorEnv(rest, num_envs=num_envs, seed=seed, **kwargs)
+    if sep and prefix and rest:
+        return _from_factory(prefix, rest, num_envs=num_envs, seed=seed, **kwargs)
+    raise EnvError(
+        f"unknown env {spec!r}: use humanoid, gym:<Gymnasium id>, synthetic, or package.module:factory"
+    )
+
+
+def _from_factory(module_name: str, attr: str, *, num_envs: int, seed: int, **kwargs: Any) -> VectorEnv:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise EnvError(f"cannot import env module {module_name} ({e})") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise EnvError(f"env module {module_name} has no callable {attr}")
+    env = factory(num_envs=num_envs, seed=seed, **kwargs)
+    check_env(env, where=f"{module_name}:{attr}")
+    return env
+
+
+def check_env(env: object, *, where: str = "env") -> None:
+    """Raise EnvError (one line) unless `env` has the members of the `VectorEnv` protocol."""
+    missing = [m for m in ("info", "reset", "step", "poses", "close") if not hasattr(env, m)]
+    if missing:
+        raise EnvError(
+            f"{where} returned {type(env).__name__}, which lacks {', '.join(missing)} "
+            "of the vector-env protocol (see rollout/sim/protocol.py)"
+        )
+    if not isinstance(env.info, EnvInfo):  # type: ignore[attr-defined]
+        raise EnvError(f"{where} returned an env whose info is {type(env.info).__name__}, not rollout.sim.EnvInfo")  # type: ignore[attr-defined]

@@ -1,0 +1,324 @@
+"""What the web viewer remembers between messages, as whole numpy arrays (no viser, no middleware).
+
+- `instance_transforms`: `State.body_poses` -> per-body batched positions and wxyz quaternions.
+- `Trails`: the last L base positions of every drawn env, as line segments.
+- `PoseHistory`: the last H body poses of a live run, so a live view can be paused and scrubbed.
+- `RewardSeries`: every reward term and the total per step and env (a replay's Timeline, or
+  the RewardTerms seen live), for the plot and the per-step table.
+- `EpisodeLog`: where episodes start, per env, for "previous/next episode".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def instance_transforms(body_poses: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched-mesh transforms of every body of the first E envs.
+
+    body_poses: [N, B, 7] (x, y, z, qx, qy, qz, qw), N >= E.
+    offsets: [E, 3] added to every body of env e (`env_grid_offsets`).
+    Returns positions [B, E, 3] and wxyzs [B, E, 4], float32, C-contiguous (one row per body mesh).
+    """
+    e = len(offsets)
+    poses = np.asarray(body_poses)[:e]
+    positions = np.empty((poses.shape[1], e, 3), np.float32)
+    np.add(poses[:, :, 0:3].transpose(1, 0, 2), offsets[None, :, :], out=positions)
+    wxyzs = np.empty((poses.shape[1], e, 4), np.float32)
+    t = poses.transpose(1, 0, 2)
+    wxyzs[..., 0] = t[..., 6]
+    wxyzs[..., 1:4] = t[..., 3:6]
+    return positions, wxyzs
+
+
+class Trails:
+    """Ring buffer of base positions [L, E, 3] drawn as line segments.
+
+    A step that goes backwards, or jumps further than the trail is long, starts the trails afresh
+    (a seek); a segment longer than `max_jump` metres (an env reset teleporting its base) is
+    drawn with zero length.
+    """
+
+    def __init__(self, length: int, num_envs: int, *, max_jump: float = 0.5) -> None:
+        self.length = max(2, int(length))
+        self.num_envs = int(num_envs)
+        self.max_jump = float(max_jump)
+        self._buf = np.zeros((self.length, self.num_envs, 3), np.float32)
+        self._count = 0
+        self._head = 0  # next slot to write
+        self._last_step: int | None = None
+
+    def clear(self) -> None:
+        self._count = 0
+        self._head = 0
+        self._last_step = None
+
+    @property
+    def count(self) -> int:
+        """Points stored (at most `length`)."""
+        return self._count
+
+    def push(self, step: int, positions: np.ndarray) -> bool:
+        """Add every env's base position [E, 3] at `step`; returns False for a repeated step (nothing added)."""
+        last = self._last_step
+        if last is not None:
+            if step == last:
+                return False
+            if step < last or step - last > self.length:
+                self.clear()
+        self._buf[self._head] = positions
+        self._head = (self._head + 1) % self.length
+        self._count = min(self._count + 1, self.length)
+        self._last_step = step
+        return True
+
+    def points(self) -> np.ndarray:
+        """[n, E, 3] oldest first."""
+        if self._count < self.length:
+            return self._buf[: self._count]
+        return np.roll(self._buf, -self._head, axis=0)
+
+    def segments(self) -> np.ndarray:
+        """[(n - 1) * E, 2, 3] float32 line segments (env-major within each time step); empty when n < 2."""
+        p = self.points()
+        if len(p) < 2:
+            return np.zeros((0, 2, 3), np.float32)
+        seg = np.stack([p[:-1], p[1:]], axis=2)  # [n-1, E, 2, 3]
+        jump = np.linalg.norm(seg[:, :, 1] - seg[:, :, 0], axis=-1) > self.max_jump
+        seg[:, :, 1][jump] = seg[:, :, 0][jump]
+        return seg.reshape(-1, 2, 3)
+
+
+class PoseHistory:
+    """The last `capacity` states of a live run: steps [H] and body poses [H, E, B, 7]."""
+
+    def __init__(self, capacity: int, num_envs: int, num_bodies: int) -> None:
+        self.capacity = max(1, int(capacity))
+        self._steps = np.full(self.capacity, -1, np.int64)
+        self._poses = np.zeros((self.capacity, num_envs, num_bodies, 7), np.float32)
+        self._sim_times = np.zeros(self.capacity, np.float64)
+        self._head = 0
+        self._count = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(E, B) of the poses kept."""
+        return self._poses.shape[1], self._poses.shape[2]
+
+    def __len__(self) -> int:
+        return self._count
+
+    def push(self, step: int, sim_time: float, poses: np.ndarray) -> None:
+        """poses: [>= E, B, 7]; the first E envs are kept."""
+        e = self._poses.shape[1]
+        self._steps[self._head] = step
+        self._sim_times[self._head] = sim_time
+        self._poses[self._head] = poses[:e]
+        self._head = (self._head + 1) % self.capacity
+        self._count = min(self._count + 1, self.capacity)
+
+    def span(self) -> tuple[int, int] | None:
+        """(oldest, newest) step kept, or None when empty."""
+        if not self._count:
+            return None
+        valid = self._steps[self._steps >= 0] if self._count < self.capacity else self._steps
+        return int(valid.min()), int(valid.max())
+
+    def at(self, step: int, *, after: bool = False) -> tuple[int, float, np.ndarray] | None:
+        """(step, sim_time, poses [E, B, 7]) of the newest kept state at or before `step` (`after`:
+        the oldest at or after it); the nearest end of what is kept when there is none that way;
+        None when empty."""
+        if not self._count:
+            return None
+        steps = self._steps
+        ok = steps >= 0
+        if after:
+            side = ok & (steps >= step)
+            pick = np.argmin if side.any() else np.argmax
+        else:
+            side = ok & (steps <= step)
+            pick = np.argmax if side.any() else np.argmin
+        cand = side if side.any() else ok
+        i = int(np.flatnonzero(cand)[pick(steps[cand])])
+        return int(steps[i]), float(self._sim_times[i]), self._poses[i]
+
+
+class RewardSeries:
+    """Total reward and every term per step: values [T, K + 1, C] for env columns `env_ids`
+    (row 0 of the middle axis is the total), and the means over all envs [T, K + 1].
+
+    Filled either at once from a replay's Timeline (`set_timeline`) or step by step from the
+    RewardTerms of a live run (`append`, bounded by `capacity`: the oldest half is dropped
+    when it is full).
+    """
+
+    def __init__(self, term_names: Sequence[str] = (), env_ids: Sequence[int] = (), *, capacity: int = 10_000) -> None:
+        self.capacity = max(2, int(capacity))
+        self.term_names = list(term_names)
+        self.env_ids = np.asarray(env_ids, np.int64)
+        self._col = {int(e): c for c, e in enumerate(self.env_ids)}
+        self._n = 0
+        k = len(self.term_names) + 1
+        self._steps = np.zeros(0, np.int64)
+        self._values = np.zeros((0, k, len(self.env_ids)), np.float32)
+        self._means = np.zeros((0, k), np.float32)
+        self.fixed = False  # True once a whole-run Timeline was loaded: no more appends
+
+    @property
+    def names(self) -> list[str]:
+        """["total", *term_names]."""
+        return ["total", *self.term_names]
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._steps[: self._n]
+
+    def has_env(self, env: int) -> bool:
+        return int(env) in self._col
+
+    def set_timeline(
+        self,
+        steps: np.ndarray,
+        term_names: Sequence[str],
+        env_ids: np.ndarray,
+        total: np.ndarray,
+        terms: np.ndarray,
+        total_mean: np.ndarray,
+        terms_mean: np.ndarray,
+    ) -> None:
+        """Load a whole run (the flat arrays of a `rollout_msgs/Timeline`)."""
+        t, c, k = len(steps), len(env_ids), len(term_names)
+        self.term_names = list(term_names)
+        self.env_ids = np.asarray(env_ids, np.int64)
+        self._col = {int(e): i for i, e in enumerate(self.env_ids)}
+        values = np.empty((t, k + 1, c), np.float32)
+        values[:, 0, :] = np.asarray(total, np.float32).reshape(t, c)
+        values[:, 1:, :] = np.asarray(terms, np.float32).reshape(k, t, c).transpose(1, 0, 2)
+        means = np.empty((t, k + 1), np.float32)
+        means[:, 0] = np.asarray(total_mean, np.float32).reshape(t) if len(total_mean) == t else values[:, 0].mean(-1)
+        if len(terms_mean) == k * t:
+            means[:, 1:] = np.asarray(terms_mean, np.float32).reshape(k, t).T
+        else:
+            means[:, 1:] = values[:, 1:].mean(-1) if c else 0.0
+        order = np.argsort(np.asarray(steps, np.int64), kind="stable")
+        self._steps = np.asarray(steps, np.int64)[order]
+        self._values = values[order]
+        self._means = means[order]
+        self._n = t
+        self.fixed = True
+
+    def append(self, step: int, total: np.ndarray, terms: np.ndarray) -> None:
+        """One live step: total [N], terms [K, N] (N >= max(env_ids) + 1). A step not after the
+        last one kept replaces nothing and is ignored."""
+        if self.fixed:
+            return
+        if self._n and step <= self._steps[self._n - 1]:
+            return
+        if self._n == len(self._steps):
+            self._grow()
+        i = self._n
+        cols = self.env_ids
+        self._steps[i] = step
+        self._values[i, 0] = total[cols]
+        self._values[i, 1:] = terms[:, cols]
+        self._means[i, 0] = total.mean() if total.size else 0.0
+        self._means[i, 1:] = terms.mean(axis=1) if terms.size else 0.0
+        self._n += 1
+
+    def _grow(self) -> None:
+        n = self._n
+        if n >= self.capacity:  # drop the oldest half
+            keep = n // 2
+            self._steps[:keep] = self._steps[n - keep : n]
+            self._values[:keep] = self._values[n - keep : n]
+            self._means[:keep] = self._means[n - keep : n]
+            self._n = keep
+            return
+        size = min(self.capacity, max(64, 2 * len(self._steps)))
+        k, c = self._values.shape[1:]
+        for name, shape in (("_steps", (size,)), ("_values", (size, k, c)), ("_means", (size, k))):
+            old = getattr(self, name)
+            new = np.zeros(shape, old.dtype)
+            new[:n] = old[:n]
+            setattr(self, name, new)
+
+    def index(self, step: int) -> int | None:
+        """Row of `step` exactly, or None."""
+        steps = self.steps
+        i = int(np.searchsorted(steps, step))
+        return i if i < len(steps) and steps[i] == step else None
+
+    def at(self, step: int, env: int) -> np.ndarray | None:
+        """[K + 1] float32 total and terms of `env` at `step` (the env mean when the env is
+        not one of the columns); None when the step is not kept."""
+        i = self.index(step)
+        if i is None:
+            return None
+        c = self._col.get(int(env))
+        return self._means[i] if c is None else self._values[i, :, c]
+
+    def series(
+        self, env: int, *, window: tuple[int, int] | None = None, points: int = 500
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(steps [P], values [K + 1, P]) of `env` (or the mean), within `window` = (first, last) step
+        when given, sampled down to at most `points` rows evenly over the steps."""
+        steps = self.steps
+        lo, hi = 0, len(steps)
+        if window is not None:
+            lo = int(np.searchsorted(steps, window[0], "left"))
+            hi = int(np.searchsorted(steps, window[1], "right"))
+        rows = np.arange(lo, hi)
+        if len(rows) > points:
+            rows = rows[np.unique(np.linspace(0, len(rows) - 1, points).round().astype(np.int64))]
+        c = self._col.get(int(env))
+        vals = self._means[rows].T if c is None else self._values[rows, :, c].T
+        return steps[rows], vals
+
+
+class EpisodeLog:
+    """Episode ends (step, env); an episode of env e starts on the step after each of its ends."""
+
+    def __init__(self) -> None:
+        self._steps = np.zeros(0, np.int64)
+        self._envs = np.zeros(0, np.int64)
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def clear(self) -> None:
+        self.__init__()
+
+    def set(self, steps: np.ndarray, envs: np.ndarray) -> None:
+        """Replace everything with the ends of a whole run (Timeline.episode_steps / episode_envs)."""
+        self._steps = np.asarray(steps, np.int64).copy()
+        self._envs = np.asarray(envs, np.int64).copy()
+        self._pending = []
+
+    def add(self, step: int, env_ids: np.ndarray) -> None:
+        """Ends reported at one step (EpisodeEvents)."""
+        env_ids = np.asarray(env_ids, np.int64)
+        self._pending.append((np.full(env_ids.size, step, np.int64), env_ids))
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._steps = np.concatenate([self._steps, *(p[0] for p in self._pending)])
+            self._envs = np.concatenate([self._envs, *(p[1] for p in self._pending)])
+            self._pending = []
+
+    def ends(self, env: int) -> np.ndarray:
+        """Sorted unique steps at which episodes of `env` ended."""
+        self._flush()
+        return np.unique(self._steps[self._envs == env])
+
+    def neighbour_start(self, env: int, current: int, direction: int, first_step: int) -> int | None:
+        """Start step of the next (direction > 0) or previous (< 0) episode of `env` relative to
+        `current`; the run's first step counts as a start. None when there is none that way."""
+        starts = np.unique(np.concatenate([[first_step], self.ends(env) + 1]))
+        if direction > 0:
+            later = starts[starts > current]
+            return int(later[0]) if later.size else None
+        earlier = starts[starts < current]
+        return int(earlier[-1]) if earlier.size else None

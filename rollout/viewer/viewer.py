@@ -1,0 +1,950 @@
+"""The web viewer: a viser server that draws decoded rollout messages and reports what the user does.
+
+    viewer = Viewer(port=8080, seek_step=..., set_paused=..., set_rate=...)   # callbacks: see `Viewer`
+    viewer.on_robot(robot)            # rollout_msgs/RobotDescription (again after a seek: no-op if unchanged)
+    viewer.on_state(state)            # rollout_msgs/State, draws it
+    viewer.on_reward_terms(terms)     # rollout_msgs/RewardTerms
+    viewer.on_timeline(timeline)      # rollout_msgs/Timeline (replay only; switches to replay mode)
+    viewer.on_status(status)          # rollout_msgs/PlaybackStatus (replay only)
+    viewer.on_episodes(events)        # rollout_msgs/EpisodeEvents
+
+No middleware here: `nodes/viser_bridge.py` feeds it from topics and turns its callbacks into
+service calls. Live (no Timeline or PlaybackStatus seen), the timeline slider grows with the steps
+seen and pausing, scrubbing and stepping act on the viewer's own history of recent states; on a
+replay they go to the replay node through the callbacks.
+
+Drawing: one batched mesh per robot body with one instance per env (`add_batched_meshes_trimesh`),
+moved by whole-array updates of `batched_positions` / `batched_wxyzs` (viser is w, x, y, z; the
+messages are x, y, z, w). Envs that share an origin (`env_spacing` > 0) are laid out on the grid
+of `rollout.model.env_grid_offsets`, as in Foxglove. Thread-safe: the bridge draws from one thread
+while viser runs GUI callbacks on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rollout.cameras import CAMERA_PRESETS, DEFAULT_FOVY, CameraPose, camera_pose, parse_preset
+from rollout.errors import ParameterError, PortInUseError, TransportError
+from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms
+
+log = logging.getLogger(__name__)
+
+PRESET_LABELS = tuple(p.capitalize() for p in CAMERA_PRESETS)  # "Top", "Side", "Front", "Follow"
+SPEED_MIN, SPEED_MAX = 0.1, 4.0
+_PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+_FALLBACK_RADIUS = 0.04  # bodies drawn as small spheres when the model cannot be meshed
+
+
+@dataclass(frozen=True)
+class RobotInfo:
+    """The parts of a RobotDescription the viewer uses."""
+
+    env: str
+    policy: str
+    num_envs: int
+    num_bodies: int
+    body_names: tuple[str, ...]
+    term_names: tuple[str, ...]
+    dt: float
+    env_spacing: float
+
+
+def check_port(host: str, port: int, what: str = "viewer") -> None:
+    """Raise `PortInUseError` when something already listens on host:port (port 0: any free port)."""
+    if port == 0:
+        return
+    if not 0 < port < 65536:
+        raise TransportError(f"port {port} is not a TCP port (1-65535)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise PortInUseError(port, what) from None
+            raise TransportError(f"the {what} cannot listen on {host}:{port}: {e.strerror}") from None
+
+
+class Viewer:
+    """A viser web page showing a rollout: robots of many envs, timeline, camera presets, reward terms.
+
+    Every callback is optional; a control whose callback is missing only acts locally (live) or
+    is disabled. Callbacks run on viser's threads (or the caller's, for programmatic GUI
+    changes) and must return quickly: the bridge makes them asynchronous service calls.
+
+    Args:
+        host, port: where to serve the page (port 0: any free port, see `port`).
+        max_envs: draw at most this many envs (the first ones).
+        trail_length: base positions kept per env for the trails (0: no trails).
+        history: states kept for pausing and scrubbing a live run.
+        plot_points: at most this many points per series in the reward plot.
+        plot_window: steps shown in the reward plot of a live run.
+        camera: the preset applied when the first state arrives.
+        seek_step(step): replay: move the playhead to `step`.
+        set_paused(paused): replay: pause (True) or resume (False).
+        set_rate(rate): replay: playback speed, 0.1-4.
+        set_loop(loop): replay: start over at the end.
+        step(delta): replay: move one recorded step forward (+1) or back (-1), pausing.
+        seek_episode(env, direction): replay: start of the next (+1) or previous (-1) episode of `env`.
+        set_policy_enabled(enabled): live: switch the policy on or off (shown only when given).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        max_envs: int = 64,
+        trail_length: int = 100,
+        history: int = 600,
+        plot_points: int = 500,
+        plot_window: int = 1000,
+        camera: str = "side",
+        title: str = "rollout",
+        seek_step: Callable[[int], Any] | None = None,
+        set_paused: Callable[[bool], Any] | None = None,
+        set_rate: Callable[[float], Any] | None = None,
+        set_loop: Callable[[bool], Any] | None = None,
+        step: Callable[[int], Any] | None = None,
+        seek_episode: Callable[[int, int], Any] | None = None,
+        set_policy_enabled: Callable[[bool], Any] | None = None,
+    ) -> None:
+        if max_envs < 1:
+            raise ParameterError(f"max_envs must be at least 1, got {max_envs}")
+        self._initial_preset = parse_preset(camera)
+        check_port(host, port)
+        import viser
+
+        with contextlib.redirect_stdout(io.StringIO()):  # viser prints a banner; we print one line
+            server = viser.ViserServer(host=host, port=port, label=title, verbose=False)
+        if port and server.get_port() != port:  # taken between our check and viser's bind
+            self._stop_quietly(server)
+            raise PortInUseError(port, "viewer")
+        self.server = server
+        self.host = host
+        self.port = server.get_port()
+        self.max_envs = int(max_envs)
+        self.trail_length = int(trail_length)
+        self.history_length = int(history)
+        self.plot_points = int(plot_points)
+        self.plot_window = int(plot_window)
+        self._cb = {
+            "seek_step": seek_step,
+            "set_paused": set_paused,
+            "set_rate": set_rate,
+            "set_loop": set_loop,
+            "step": step,
+            "seek_episode": seek_episode,
+            "set_policy_enabled": set_policy_enabled,
+        }
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._closed = False
+
+        # what we know
+        self.robot: RobotInfo | None = None
+        self._robot_key: tuple | None = None
+        self.replay = False  # a Timeline or PlaybackStatus was seen
+        self.paused = False  # replay: as last reported/requested; live: the view is frozen
+        self.shown_step: int | None = None  # step of the drawn state
+        self._shown_time = 0.0
+        self._latest_live: int | None = None
+        self._first_step: int | None = None
+        self._last_step: int | None = None
+        self._pending_state: Any = None
+        self._last_terms: tuple[int, np.ndarray] | None = None  # (step, [K + 1, N]) of the newest RewardTerms
+        self._last_episode: dict[int, tuple[int, float, int, bool]] = {}
+        self._user_seek_at = 0.0
+        self._plot_key: tuple | None = None
+
+        # scene state
+        self.body_handles: list[Any] = []
+        self._mesh_radius = np.zeros(0)
+        self._offsets = np.zeros((0, 3), np.float32)
+        self._bases = np.zeros((0, 3), np.float32)  # drawn base (root body) positions [E, 3], laid out
+        self._body_pos: np.ndarray | None = None  # drawn body positions [B, E, 3]
+        self.trails: Trails | None = None
+        self.trail_handle: Any = None
+        self._label: Any = None
+        self._history: PoseHistory | None = None
+        self.series = RewardSeries()
+        self.episodes = EpisodeLog()
+        self.camera: CameraPose | None = None  # the view last applied to the clients
+        self._preset: str | None = None
+        self._camera_pending = True
+        self._seen_clients: set[int] = set()
+        self._policy_available = True
+
+        self._build_gui()
+        server.on_client_connect(self._on_client_connect)
+
+    # ------------------------------------------------------------------ lifetime
+
+    @property
+    def url(self) -> str:
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def close(self) -> None:
+        """Stop the server (safe to call twice)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop_quietly(self.server)
+
+    @staticmethod
+    def _stop_quietly(server: Any) -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            server.stop()
+
+    def __enter__(self) -> Viewer:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ GUI
+
+    @contextlib.contextmanager
+    def _internal(self) -> Iterator[None]:
+        """GUI values set by the viewer itself: their callbacks must not report user actions."""
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
+
+    def _is_internal(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0
+
+    def _build_gui(self) -> None:
+        gui = self.server.gui
+        self.info_markdown = gui.add_markdown("*waiting for the robot description…*")
+        with gui.add_folder("Playback"):
+            self.step_slider = gui.add_slider("Step", min=0, max=1, step=1, initial_value=0)
+            self.play_button = gui.add_button("Pause", icon=self._icon("PLAYER_PAUSE"))
+            self.step_buttons = gui.add_button_group("Step", ["-1", "+1"])
+            self.episode_buttons = gui.add_button_group("Episode", ["previous", "next"])
+            self.speed_slider = gui.add_slider(
+                "Speed", min=SPEED_MIN, max=SPEED_MAX, step=0.1, initial_value=1.0, disabled=True
+            )
+            self.loop_checkbox = gui.add_checkbox("Loop", initial_value=False, disabled=True)
+        with gui.add_folder("View"):
+            self.env_number = gui.add_number("Env", initial_value=0, min=0, max=0, step=1)
+            self.follow_checkbox = gui.add_checkbox("Follow env", initial_value=False)
+            self.camera_buttons = gui.add_button_group("Camera", list(PRESET_LABELS))
+            self.trails_checkbox = gui.add_checkbox("Trails", initial_value=self.trail_length > 0)
+        with gui.add_folder("Policy", visible=self._cb["set_policy_enabled"] is not None) as self.policy_folder:
+            self.policy_checkbox = gui.add_checkbox("Policy enabled", initial_value=True)
+        with gui.add_folder("Rewards"):
+            self.rewards_markdown = gui.add_markdown("")
+            self.rewards_plot = gui.add_uplot(
+                data=(np.zeros(2), np.zeros(2)),
+                series=({"label": "step"}, {"label": "total", "stroke": _PALETTE[0], "width": 2}),
+                scales={"x": {"time": False}},
+                aspect=1.4,
+            )
+
+        self.step_slider.on_update(self._on_slider)
+        self.play_button.on_click(self._on_play)
+        self.step_buttons.on_click(self._on_step_button)
+        self.episode_buttons.on_click(self._on_episode_button)
+        self.speed_slider.on_update(self._on_speed)
+        self.loop_checkbox.on_update(self._on_loop)
+        self.env_number.on_update(self._on_env)
+        self.follow_checkbox.on_update(self._on_follow)
+        self.camera_buttons.on_click(self._on_camera_button)
+        self.trails_checkbox.on_update(self._on_trails)
+        self.policy_checkbox.on_update(self._on_policy)
+
+    @staticmethod
+    def _icon(name: str) -> Any:
+        import viser
+
+        return getattr(viser.Icon, name, None)
+
+    def _fire(self, name: str, *args: Any) -> bool:
+        """Report a user action; False when no callback is set."""
+        cb = self._cb[name]
+        if cb is None:
+            return False
+        try:
+            cb(*args)
+        except Exception:  # a failing callback must not break the page
+            log.exception("viewer: the %s callback failed", name)
+        return True
+
+    # -- GUI callbacks (viser threads, or the caller's for programmatic changes)
+
+    @property
+    def selected_env(self) -> int:
+        e = round(self.env_number.value)
+        return min(max(e, 0), max(len(self._offsets) - 1, 0))
+
+    def _on_slider(self, event: Any) -> None:
+        if self._is_internal():
+            return
+        target = round(event.target.value)
+        with self._lock:
+            self._user_seek_at = time.monotonic()
+            if not self.replay:
+                self._show_history(target)
+                return
+        self._fire("seek_step", target)
+
+    def _on_play(self, event: Any) -> None:
+        with self._lock:
+            paused = not self.paused
+            if not self.replay:
+                self._freeze(paused)
+                return
+            self._set_paused_ui(paused)
+        self._fire("set_paused", paused)
+
+    def _on_step_button(self, event: Any) -> None:
+        delta = 1 if event.target.value == "+1" else -1
+        with self._lock:
+            if not self.replay:
+                if self.shown_step is not None:
+                    self._show_history(self.shown_step + delta, forward=delta > 0)
+                return
+            self._set_paused_ui(True)
+        self._fire("step", delta)
+
+    def _on_episode_button(self, event: Any) -> None:
+        direction = 1 if event.target.value == "next" else -1
+        with self._lock:
+            env = self.selected_env
+            if not self.replay:
+                if self.shown_step is None or self._first_step is None:
+                    return
+                target = self.episodes.neighbour_start(env, self.shown_step, direction, self._first_step)
+                if target is not None:
+                    self._show_history(target, forward=True)
+                return
+        self._fire("seek_episode", env, direction)
+
+    def _on_speed(self, event: Any) -> None:
+        if self._is_internal():
+            return
+        rate = float(min(max(event.target.value, SPEED_MIN), SPEED_MAX))
+        self._fire("set_rate", round(rate, 3))
+
+    def _on_loop(self, event: Any) -> None:
+        if self._is_internal():
+            return
+        self._fire("set_loop", bool(event.target.value))
+
+    def _on_policy(self, event: Any) -> None:
+        if self._is_internal():
+            return
+        self._fire("set_policy_enabled", bool(event.target.value))
+
+    def _on_env(self, event: Any) -> None:
+        if self._is_internal():
+            return
+        with self._lock:
+            n = len(self._offsets)
+            e = round(event.target.value)
+            if n and not 0 <= e < n:
+                with self._internal():
+                    self.env_number.value = min(max(e, 0), n - 1)
+            self._plot_key = None
+            if self._body_pos is not None:
+                self._update_label()
+                self._update_rewards()
+                if self.follow_checkbox.value:
+                    self._follow(force=True)
+
+    def _on_follow(self, event: Any) -> None:
+        if self._is_internal():
+            return
+        with self._lock:
+            if event.target.value and self._body_pos is not None:
+                self._apply_camera(self._preset or "follow")
+
+    def _on_camera_button(self, event: Any) -> None:
+        self.apply_camera(str(event.target.value))
+
+    def _on_trails(self, event: Any) -> None:
+        with self._lock:
+            if self.trail_handle is not None:
+                self.trail_handle.visible = (
+                    bool(event.target.value) and self.trails is not None and self.trails.count > 1
+                )
+            if event.target.value:
+                self._update_trails()
+
+    def _on_client_connect(self, client: Any) -> None:
+        # a new page starts where the others look: move it as soon as it reports its camera
+        def first_camera(camera: Any) -> None:
+            with self._lock:
+                if client.client_id in self._seen_clients or self.camera is None:
+                    return
+                self._seen_clients.add(client.client_id)
+                self._set_client_camera(client)
+
+        client.camera.on_update(first_camera)
+
+    @property
+    def policy_available(self) -> bool:
+        """Whether the live policy switch can be used (the bridge sets it from the service's presence)."""
+        return self._policy_available
+
+    @policy_available.setter
+    def policy_available(self, available: bool) -> None:
+        with self._lock:
+            self._policy_available = bool(available)
+            self.policy_folder.visible = self._policy_visible()
+
+    def _policy_visible(self) -> bool:
+        return self._cb["set_policy_enabled"] is not None and self._policy_available and not self.replay
+
+    # -- GUI state set by the viewer
+
+    def _set_paused_ui(self, paused: bool) -> None:
+        self.paused = paused
+        self.play_button.label = "Play" if paused else "Pause"
+        self.play_button.icon = self._icon("PLAYER_PLAY" if paused else "PLAYER_PAUSE")
+
+    def _set_slider_range(self, lo: int, hi: int) -> None:
+        hi = max(hi, lo + 1)  # a slider needs min < max
+        s = self.step_slider
+        with self._internal():
+            if s.max != hi:
+                if hi < s.min:
+                    s.min = lo
+                s.max = hi
+            if s.min != lo:
+                s.min = lo
+
+    def _set_slider_value(self, step: int) -> None:
+        if time.monotonic() - self._user_seek_at < 0.5:  # the user is dragging it
+            return
+        s = self.step_slider
+        with self._internal():
+            s.value = min(max(step, s.min), s.max)
+
+    def _enter_replay(self) -> None:
+        if self.replay:
+            return
+        self.replay = True
+        self._history = None
+        self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(len(self._offsets)))
+        self.episodes.clear()
+        with self._internal():
+            self.speed_slider.disabled = self._cb["set_rate"] is None
+            self.loop_checkbox.disabled = self._cb["set_loop"] is None
+            self.policy_folder.visible = False
+        self._update_info()
+
+    # ------------------------------------------------------------------ messages
+
+    def on_robot(self, msg: Any) -> None:
+        """A `rollout_msgs/RobotDescription`: builds the scene (again only when it changed)."""
+        key = (
+            msg.model,
+            msg.model_format,
+            tuple(msg.body_names),
+            int(msg.num_envs),
+            float(msg.env_spacing),
+            tuple(msg.reward_term_names),
+        )
+        with self._lock:
+            if key == self._robot_key:
+                return
+            self._robot_key = key
+            self.robot = RobotInfo(
+                env=str(msg.env),
+                policy=str(msg.policy),
+                num_envs=int(msg.num_envs),
+                num_bodies=len(msg.body_names),
+                body_names=tuple(msg.body_names),
+                term_names=tuple(msg.reward_term_names),
+                dt=float(msg.dt),
+                env_spacing=float(msg.env_spacing),
+            )
+            self._model = (str(msg.model), str(msg.model_format) or "mjcf")
+            self._build_scene(self.robot.num_envs, self.robot.num_bodies)
+            self._update_info()
+            pending, self._pending_state = self._pending_state, None
+        if pending is not None:
+            self.on_state(pending)
+
+    def on_state(self, msg: Any) -> None:
+        """A `rollout_msgs/State`: draws it (live and paused: kept for scrubbing, not drawn)."""
+        n, b = int(msg.num_envs), int(msg.num_bodies)
+        poses = np.asarray(msg.body_poses, np.float32).reshape(n, b, 7)
+        step = int(msg.step)
+        with self._lock:
+            if self._closed:
+                return
+            if self.robot is None:
+                self._pending_state = msg
+                return
+            if n != self._num_envs or b != len(self.body_handles):
+                log.warning("viewer: a state of %d envs x %d bodies does not fit the robot; redrawing", n, b)
+                self._build_scene(n, b, fallback=b != len(self.body_handles))
+            if not self.replay and self._latest_live is not None and step < self._latest_live:
+                self._restart_live()  # the run started over (a new sim with the same robot)
+            if self._first_step is None:
+                self._first_step = step
+            if not self.replay:
+                if self._history is not None:
+                    self._history.push(step, float(msg.sim_time), poses)
+                self._latest_live = step
+                lo = self._history.span()[0] if self._history is not None and len(self._history) else step
+                self._set_slider_range(lo, step)
+                if self.paused:
+                    return
+            self._draw(step, float(msg.sim_time), poses)
+
+    def _restart_live(self) -> None:
+        e, b = len(self._offsets), len(self.body_handles)
+        self._history = PoseHistory(self.history_length, e, b)
+        self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(e))
+        self.episodes.clear()
+        self._last_episode.clear()
+        self._first_step = None
+        self._latest_live = None
+        self._plot_key = None
+        if self.trails is not None:
+            self.trails.clear()
+
+    def on_reward_terms(self, msg: Any) -> None:
+        """A `rollout_msgs/RewardTerms`: the table of the selected env, and the live plot."""
+        step = int(msg.step)
+        total = np.asarray(msg.total, np.float32)
+        with self._lock:
+            names = self.robot.term_names if self.robot else tuple(t.name for t in msg.terms)
+            by_name = {t.name: np.asarray(t.value, np.float32) for t in msg.terms}
+            n = total.size
+            terms = (
+                np.stack([by_name.get(k, np.full(n, np.nan, np.float32)) for k in names])
+                if names
+                else np.zeros((0, n), np.float32)
+            )
+            values = np.concatenate([total[None], terms]) if terms.size or n else np.zeros((1, 0), np.float32)
+            self._last_terms = (step, values)
+            if not self.replay and len(self.series.env_ids) and n >= len(self.series.env_ids):
+                self.series.append(step, total, terms)
+            if self.shown_step == step:
+                self._update_rewards()
+
+    def on_timeline(self, msg: Any) -> None:
+        """A `rollout_msgs/Timeline` (replay): the whole run's series, range and episode ends."""
+        with self._lock:
+            self._enter_replay()
+            steps = np.asarray(msg.steps, np.int64)
+            self.series.set_timeline(
+                steps, list(msg.term_names), np.asarray(msg.env_ids), np.asarray(msg.total), np.asarray(msg.terms),
+                np.asarray(msg.total_mean), np.asarray(msg.terms_mean),
+            )  # fmt: skip
+            self.episodes.set(np.asarray(msg.episode_steps), np.asarray(msg.episode_envs))
+            if steps.size:
+                self._first_step, self._last_step = int(steps.min()), int(steps.max())
+                self._set_slider_range(self._first_step, self._last_step)
+            self._plot_key = None
+            self._update_rewards()
+
+    def on_status(self, msg: Any) -> None:
+        """A `rollout_msgs/PlaybackStatus` (replay): paused, speed, loop and range as the player reports them."""
+        with self._lock:
+            self._enter_replay()
+            self._set_paused_ui(bool(msg.paused) or bool(msg.finished))
+            lo, hi = int(msg.first_step), int(msg.last_step)
+            if hi >= lo:
+                self._first_step, self._last_step = lo, hi
+                self._set_slider_range(lo, hi)
+            self._set_slider_value(int(msg.step))
+            with self._internal():
+                self.loop_checkbox.value = bool(msg.loop)
+                rate = float(msg.rate)
+                if SPEED_MIN <= rate <= SPEED_MAX:
+                    self.speed_slider.value = round(rate, 1)
+
+    def on_episodes(self, msg: Any) -> None:
+        """A `rollout_msgs/EpisodeEvents`: ends for previous/next episode (live) and the table."""
+        step = int(msg.step)
+        ids = np.asarray(msg.env_ids, np.int64)
+        with self._lock:
+            if not self.replay:
+                self.episodes.add(step, ids)
+            rets, lens, term = np.asarray(msg.returns), np.asarray(msg.lengths), np.asarray(msg.terminated)
+            for k, e in enumerate(ids.tolist()):
+                self._last_episode[e] = (step, float(rets[k]), int(lens[k]), bool(term[k]))
+            if self.selected_env in ids.tolist():
+                self._update_rewards()
+
+    # ------------------------------------------------------------------ scene
+
+    @property
+    def _num_envs(self) -> int:
+        return self.robot.num_envs if self.robot else 0
+
+    def _build_scene(self, num_envs: int, num_bodies: int, *, fallback: bool = False) -> None:
+        from rollout.model import env_grid_offsets
+
+        scene = self.server.scene
+        for h in self.body_handles:
+            if h is not None:
+                h.remove()
+        for h in (self.trail_handle, self._label):
+            if h is not None:
+                h.remove()
+        self.body_handles, self.trail_handle, self._label = [], None, None
+        assert self.robot is not None
+        if num_envs != self.robot.num_envs or num_bodies != self.robot.num_bodies:
+            self.robot = RobotInfo(**{**self.robot.__dict__, "num_envs": num_envs, "num_bodies": num_bodies})
+
+        e = min(num_envs, self.max_envs)
+        spacing = self.robot.env_spacing
+        self._offsets = env_grid_offsets(num_envs, spacing)[:e] if spacing > 0 else np.zeros((e, 3), np.float32)
+        meshes = None if fallback else self._robot_meshes(num_bodies)
+        identity = np.tile(np.array([1.0, 0.0, 0.0, 0.0], np.float32), (e, 1))
+        radius = []
+        if meshes is None:
+            import trimesh
+
+            sphere = trimesh.creation.icosphere(subdivisions=1, radius=_FALLBACK_RADIUS)
+            sphere.visual.vertex_colors = (150, 150, 160, 255)
+            meshes = [sphere] * num_bodies
+        for b, mesh in enumerate(meshes):
+            if mesh is None:
+                self.body_handles.append(None)
+                radius.append(0.0)
+                continue
+            name = self.robot.body_names[b] if b < len(self.robot.body_names) else f"body_{b + 1}"
+            self.body_handles.append(
+                scene.add_batched_meshes_trimesh(
+                    f"/robot/{b:02d}_{_safe(name)}",
+                    mesh,
+                    batched_wxyzs=identity,
+                    batched_positions=self._offsets,
+                    lod="off",
+                )
+            )
+            radius.append(float(np.linalg.norm(mesh.vertices, axis=1).max()) if len(mesh.vertices) else 0.0)
+        self._mesh_radius = np.asarray(radius)
+        self._add_ground(num_envs, spacing)
+        self._label = scene.add_label("/selected_env", "env 0", position=(0.0, 0.0, 0.0), anchor="bottom-center")
+        self.trails = Trails(self.trail_length, e) if self.trail_length > 0 else None
+        self._history = None if self.replay else PoseHistory(self.history_length, e, num_bodies)
+        if not self.replay:
+            self.series = RewardSeries(self.robot.term_names, np.arange(e))
+            self.episodes.clear()
+            self._first_step = None
+        self._body_pos = None
+        self._plot_key = None
+        self._camera_pending = True
+        with self._internal():
+            self.env_number.max = max(e - 1, 0)
+            if self.env_number.value > e - 1:
+                self.env_number.value = 0
+
+    def _robot_meshes(self, num_bodies: int) -> list[Any] | None:
+        """One trimesh (or None for a body without geometry) per body; None when the model cannot be meshed."""
+        from rollout.model import ModelError, body_meshes
+
+        text, fmt = self._model
+        try:
+            meshes = body_meshes(text, fmt)  # type: ignore[arg-type]
+        except ModelError as e:
+            log.warning("viewer: drawing bodies as spheres: %s", e)
+            return None
+        if len(meshes) != num_bodies:
+            log.warning(
+                "viewer: the model has %d bodies, the states %d; drawing bodies as spheres", len(meshes), num_bodies
+            )
+            return None
+        if all(m.is_empty for m in meshes):
+            return None
+        return [None if m.is_empty else m.to_trimesh() for m in meshes]
+
+    def _add_ground(self, num_envs: int, spacing: float) -> None:
+        from rollout.model import ModelError, static_geometry
+
+        z = 0.0
+        try:
+            planes = static_geometry(*self._model).planes  # type: ignore[arg-type]
+            if planes:
+                z = float(planes[0].position[2])
+        except ModelError:
+            pass
+        cols = math.ceil(math.sqrt(max(num_envs, 1)))
+        size = max(10.0, cols * max(spacing, 1.0) + 6.0)
+        self.server.scene.add_grid(
+            "/ground", width=size, height=size, position=(0.0, 0.0, z), cell_size=0.5, section_size=2.0
+        )
+
+    def _draw(self, step: int, sim_time: float, poses: np.ndarray) -> None:
+        """Move every body of every drawn env to `poses` [>= E, B, 7] (lock held)."""
+        positions, wxyzs = instance_transforms(poses, self._offsets)
+        with self.server.atomic():
+            for b, h in enumerate(self.body_handles):
+                if h is not None:
+                    h.batched_positions = positions[b]
+                    h.batched_wxyzs = wxyzs[b]
+            moved = self._body_pos is not None
+            prev_base = self._bases[self.selected_env].copy() if moved and len(self._bases) else None
+            self._body_pos = positions
+            self._bases = positions[0]
+            self.shown_step, self._shown_time = step, sim_time
+            if self.trails is not None and self.trails.push(step, self._bases) and self.trails_checkbox.value:
+                self._update_trails()
+            self._update_label()
+            self._set_slider_value(step)
+            if self._camera_pending:
+                self._camera_pending = False
+                self._apply_camera(self._preset or self._initial_preset)
+            elif self.follow_checkbox.value and prev_base is not None:
+                self._follow(prev_base=prev_base)
+            self._update_rewards()
+
+    def _update_trails(self) -> None:
+        if self.trails is None:
+            return
+        seg = self.trails.segments()
+        if len(seg) == 0:
+            if self.trail_handle is not None:
+                self.trail_handle.visible = False
+            return
+        if self.trail_handle is None:
+            self.trail_handle = self.server.scene.add_line_segments(
+                "/trails", seg, colors=(255, 140, 0), thickness=2.0, thickness_units="screen"
+            )
+        else:
+            self.trail_handle.points = seg
+            self.trail_handle.visible = True
+
+    def _update_label(self) -> None:
+        if self._label is None or self._body_pos is None:
+            return
+        e = self.selected_env
+        top = float(self._body_pos[:, e, 2].max()) + 0.3
+        self._label.position = (float(self._bases[e, 0]), float(self._bases[e, 1]), top)
+        self._label.text = f"env {e}"
+
+    # -- live history
+
+    def _freeze(self, frozen: bool) -> None:
+        """Live: stop (True) or resume (False) drawing incoming states (lock held)."""
+        self._set_paused_ui(frozen)
+        if not frozen and self._history is not None and self._latest_live is not None:
+            self._show_history(self._latest_live, freeze=False)
+
+    def _show_history(self, step: int, *, forward: bool = False, freeze: bool = True) -> None:
+        """Live: draw the kept state at `step` (the first kept one after it when `forward`)."""
+        if self._history is None:
+            return
+        span = self._history.span()
+        if span is None:
+            return
+        if freeze and not self.paused:
+            self._set_paused_ui(True)
+        step = min(max(step, span[0]), span[1])
+        got = self._history.at(step, after=forward)
+        if got is not None:
+            self._draw(got[0], got[1], got[2])
+
+    # ------------------------------------------------------------------ camera
+
+    def apply_camera(self, preset: str) -> CameraPose | None:
+        """Show the view `preset` ("Top", "Side", "Front", "Follow"; any case) on every page.
+
+        "Follow" also turns on following the selected env. Returns the pose, or None before the
+        first state (it is then applied when one arrives)."""
+        name = parse_preset(preset)
+        with self._lock:
+            self._preset = name
+            if name == "follow" and not self.follow_checkbox.value:
+                with self._internal():
+                    self.follow_checkbox.value = True
+            if self._body_pos is None:
+                self._camera_pending = True
+                return None
+            return self._apply_camera(name)
+
+    def _apply_camera(self, name: str) -> CameraPose:
+        self._preset = name
+        pose = self._preset_pose(name)
+        self.camera = pose
+        ic = self.server.initial_camera
+        ic.position, ic.look_at, ic.up = pose.eye, pose.look_at, pose.up
+        for client in self.server.get_clients().values():
+            self._set_client_camera(client)
+        return pose
+
+    def _preset_pose(self, name: str, *, aspect: float = 16 / 9, fovy: float | None = None) -> CameraPose:
+        """The view `name` of the drawn envs (or of the selected env when following)."""
+        assert self._body_pos is not None
+        e = self.selected_env
+        body = self._body_pos[:, e]  # [B, 3]
+        base = self._bases[e]
+        r = self._mesh_radius if len(self._mesh_radius) == len(body) else np.zeros(len(body))
+        radius = float(max((np.linalg.norm(body - base, axis=1) + r).max(), 0.3))
+        target_z = float(body[:, 2].mean())
+        if fovy is None:
+            fov = self.server.initial_camera.fov
+            fovy = math.degrees(fov) if fov else DEFAULT_FOVY
+        if name == "follow" or self.follow_checkbox.value:
+            target = np.array([base[0], base[1], target_z])
+            return camera_pose(name, target, 1.5 * radius, fovy=fovy, aspect=aspect)
+        centres = np.column_stack([self._bases[:, :2], np.full(len(self._bases), target_z)])
+        lo, hi = centres.min(axis=0), centres.max(axis=0)
+        target = (lo + hi) / 2
+        return camera_pose(name, target, radius, centres=centres, fovy=fovy, aspect=aspect)
+
+    def _set_client_camera(self, client: Any) -> None:
+        """The current preset on one page, fitted to its own field of view and shape."""
+        if self._preset is None or self._body_pos is None:
+            return
+        cam = client.camera
+        try:
+            cam.update_timestamp  # noqa: B018 -- asserts until the page has reported its camera
+            # the control panel floats over the right of the canvas: fit into the part left of it
+            pose = self._preset_pose(self._preset, aspect=0.75 * float(cam.aspect), fovy=math.degrees(float(cam.fov)))
+            with client.atomic():
+                cam.up_direction = pose.up
+                cam.position = pose.eye  # moves look_at along with it ...
+                cam.look_at = pose.look_at  # ... so set it afterwards
+        except AssertionError:  # not reported yet; `first_camera` applies it when it is
+            return
+        except ValueError as e:
+            log.debug("viewer: camera not set: %s", e)
+
+    def _follow(self, prev_base: np.ndarray | None = None, *, force: bool = False) -> None:
+        """Translate every page's camera (x, y) with the selected env's base."""
+        if self.camera is None or self._body_pos is None:
+            return
+        base = self._bases[self.selected_env]
+        if force or prev_base is None:
+            target = np.array([base[0], base[1], self.camera.look_at[2]])
+            delta = target - self.camera.look_at
+        else:
+            delta = np.array([base[0] - prev_base[0], base[1] - prev_base[1], 0.0])
+        if not np.any(np.abs(delta) > 1e-6):
+            return
+        c = self.camera
+        self.camera = CameraPose(c.eye + delta, c.look_at + delta, c.up, c.distance, c.azimuth, c.elevation)
+        for client in self.server.get_clients().values():
+            try:
+                cam = client.camera
+                cam.position = np.asarray(cam.position) + delta  # look_at moves with it
+            except AssertionError:
+                continue
+
+    # ------------------------------------------------------------------ text and plot
+
+    def _update_info(self) -> None:
+        r = self.robot
+        if r is None:
+            return
+        mode = "replay" if self.replay else "live"
+        drawn = len(self._offsets)
+        envs = f"{r.num_envs} envs" + (f" (drawing {drawn})" if drawn < r.num_envs else "")
+        policy = f" · policy `{r.policy}`" if r.policy else ""
+        self.info_markdown.content = f"**{mode}** · `{r.env}` · {envs} · dt {r.dt:g} s{policy}"
+
+    def _update_rewards(self) -> None:
+        """The table and plot of the selected env at the drawn step (lock held)."""
+        step = self.shown_step
+        if step is None:
+            return
+        e = self.selected_env
+        names = self.series.names if len(self.series) else ["total", *(self.robot.term_names if self.robot else ())]
+        values = self.series.at(step, e)
+        label = f"env {e}" if values is None or self.series.has_env(e) else "mean over envs"
+        if values is None and self._last_terms is not None and self._last_terms[0] == step:
+            v = self._last_terms[1]
+            values = v[:, e] if e < v.shape[1] else None
+            label = f"env {e}"
+        lines = [f"**step {step}** · t = {self._shown_time:.3f} s · {label}", "", "| term | value |", "|---|---:|"]
+        if values is not None:
+            for k, name in enumerate(names):
+                v = float(values[k]) if k < len(values) else float("nan")
+                lines.append(f"| {'**total**' if k == 0 else name} | {v:+.4f} |")
+        else:
+            lines.append("| *(no reward terms at this step)* | |")
+        last = self._last_episode.get(e)
+        if last is not None:
+            how = "terminated" if last[3] else "truncated"
+            lines += ["", f"last episode: return {last[1]:.2f}, {last[2]} steps, {how} at step {last[0]}"]
+        self.rewards_markdown.content = "\n".join(lines)
+        self._update_plot(step, e)
+
+    def _update_plot(self, step: int, env: int) -> None:
+        if not len(self.series):
+            return
+        window = None
+        if not self.series.fixed:
+            hi = self.series.steps[-1]
+            lo = hi - self.plot_window
+            if step < lo:
+                lo, hi = step - self.plot_window // 2, step + self.plot_window // 2
+            window = (int(lo), int(hi))
+        xs, vals = self.series.series(env, window=window, points=self.plot_points)
+        if len(xs) == 0:
+            return
+        i = int(np.clip(np.searchsorted(xs, step), 0, len(xs) - 1))
+        if i > 0 and abs(xs[i - 1] - step) < abs(xs[i] - step):
+            i -= 1
+        key = (env, len(self.series), int(xs[0]), int(xs[-1]), i, self.series.fixed)
+        if key == self._plot_key:
+            return
+        self._plot_key = key
+        marker = np.full(len(xs), np.nan)
+        marker[i] = vals[0, i]
+        names = self.series.names
+        who = f"env {env}" if self.series.has_env(env) else "mean over envs"
+        series = [{"label": "step"}]
+        series += [
+            {"label": n, "stroke": _PALETTE[k % len(_PALETTE)], "width": 2 if k == 0 else 1}
+            for k, n in enumerate(names)
+        ]
+        series.append(
+            # NaN except at the drawn step; not scanned for the y range (a NaN would poison it)
+            {
+                "label": f"step {step}",
+                "stroke": "#000000",
+                "width": 0,
+                "auto": False,
+                "points": {"show": True, "size": 9, "fill": "#000000"},
+            }
+        )
+        data = (xs.astype(np.float64), *vals.astype(np.float64), marker)
+        plot = self.rewards_plot
+        plot.series = tuple(series)  # type: ignore[assignment]
+        plot.data = data
+        plot.title = f"reward terms · {who}"
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "body"

@@ -1,0 +1,167 @@
+"""The viewer's page in a real headless Chromium (Debian's /usr/bin/chromium through Playwright).
+
+A Viewer is fed a real recording of the MuJoCo humanoid through the real replay `Player`
+(`InProcessReplay` of test_viewer.py) while a thread plays it, as the replay node would. The page
+must draw the robots (a canvas that is not blank), redraw them when the playhead moves, advance
+the timeline when its Play button is clicked, and move its camera when a preset is clicked.
+Skipped only when Chromium or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from test_viewer import InProcessReplay, bag_path  # noqa: F401 -- the recording fixture
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
+]
+WIDTH, HEIGHT = 960, 720
+SCENE = (slice(160, HEIGHT - 60), slice(0, 600))  # canvas rows/columns clear of the panel and the notice
+
+if shutil.which(CHROMIUM) is None:
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+sync_playwright = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
+).sync_playwright
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def replay(bag_path) -> Iterator[InProcessReplay]:  # noqa: F811
+    r = InProcessReplay(bag_path)
+    stop = threading.Event()
+
+    def play() -> None:  # the replay node's loop: publish what is due, then the status
+        while not stop.is_set():
+            r.pump()
+            time.sleep(0.015)
+
+    t = threading.Thread(target=play, daemon=True)
+    t.start()
+    yield r
+    stop.set()
+    t.join()
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def page(replay):
+    profile = tempfile.mkdtemp(prefix="rollout-chromium-")
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": WIDTH, "height": HEIGHT}
+        )
+        pg = ctx.new_page()
+        pg.goto(replay.viewer.url)
+        pg.wait_for_selector("canvas", timeout=30_000)
+        pg.get_by_role("button", name="Play").wait_for(timeout=30_000)
+        wait_until(lambda: replay.viewer.server.get_clients(), what="the page to connect")
+        yield pg
+        ctx.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def scene_pixels(page) -> np.ndarray:
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB")).astype(int)
+    return img[SCENE]
+
+
+def shown_in_page(page) -> int:
+    """The step the page's reward table says it shows."""
+    text = page.get_by_text(re.compile(r"step \d+ · t =")).inner_text()
+    return int(re.search(r"step (\d+)", text).group(1))
+
+
+def settled(page) -> np.ndarray:
+    """A screenshot once two in a row agree (the page has drawn what it was sent)."""
+    last = scene_pixels(page)
+    for _ in range(40):
+        time.sleep(0.25)
+        now = scene_pixels(page)
+        if np.abs(now - last).mean() < 0.05:
+            return now
+        last = now
+    return last
+
+
+def test_the_page_draws_the_robots_and_redraws_them_when_the_playhead_moves(page, replay):
+    v = replay.viewer
+    v.step_slider.value = 5
+    wait_until(lambda: shown_in_page(page) == 5, what="the page to show step 5")
+    before = settled(page)
+    background = np.median(before.reshape(-1, 3), axis=0)
+    drawn = (np.abs(before - background).sum(axis=-1) > 60).mean()
+    assert drawn > 0.01, f"the canvas is blank: {drawn:.4f} of its pixels differ from the background"
+    assert before.std() > 10
+
+    v.step_slider.value = 40  # the robots have fallen and reset by then
+    wait_until(lambda: shown_in_page(page) == 40, what="the page to show step 40")
+    after = settled(page)
+    changed = (np.abs(after - before).sum(axis=-1) > 60).mean()
+    assert changed > 0.002, f"only {changed:.4f} of the canvas changed between steps 5 and 40"
+
+
+def test_clicking_play_in_the_page_advances_the_timeline(page, replay):
+    v = replay.viewer
+    v.speed_slider.value = 0.1  # the recording took ~0.3 s of wall time: play it slowly ...
+    v.loop_checkbox.value = True  # ... and round and round, so that Pause is there to click
+    v.step_slider.value = 2
+    wait_until(lambda: shown_in_page(page) == 2, what="the page to show step 2")
+    assert replay.player.paused
+    page.get_by_role("button", name="Play").click()
+    wait_until(lambda: not replay.player.paused, what="the click to resume the player")
+    assert ("set_paused", False) in replay.calls
+    wait_until(lambda: (v.shown_step or 0) >= 8, what="the playhead to advance")
+    wait_until(lambda: shown_in_page(page) >= 8, what="the page to show later steps")
+    page.get_by_role("button", name="Pause").click()
+    wait_until(lambda: replay.player.paused, what="the click to pause the player")
+    v.loop_checkbox.value = False
+
+
+def test_a_camera_preset_clicked_in_the_page_moves_its_camera(page, replay):
+    v = replay.viewer
+    client = next(iter(v.server.get_clients().values()))
+    page.get_by_role("button", name="Side", exact=True).click()
+    wait_until(lambda: v.camera is not None and v.camera.elevation == -15.0 and v.camera.azimuth == 90.0, what="Side")
+    wait_until(
+        lambda: np.allclose(client.camera.look_at, v.camera.look_at, atol=1e-3), what="the page to look at the envs"
+    )
+    side = np.array(client.camera.position)
+    side_view = settled(page)
+    page.get_by_role("button", name="Top", exact=True).click()
+    wait_until(lambda: v.camera.elevation == -90.0, what="Top")
+    wait_until(lambda: client.camera.position[2] > side[2] + 1.0, what="the page camera to rise")
+    top = np.array(client.camera.position)
+    look = np.array(client.camera.look_at)
+    assert np.allclose(top[:2], look[:2], atol=1e-3)  # straight down
+    top_view = settled(page)
+    changed = (np.abs(top_view - side_view).sum(axis=-1) > 60).mean()
+    assert changed > 0.02, f"the page looks the same from above: {changed:.4f} of the canvas changed"
