@@ -18,7 +18,7 @@ ARGS = [
     Arg("out", "", "bag path (default rollouts/rollout_<time>)"),
     Arg("compression", "none", "none, lz4 or zstd"),
     Arg("tf_envs", "0", "envs drawn in Foxglove through /tf, e.g. 0,1,2"),
-    Arg("realtime", "false", "step at the env's dt instead of as fast as possible"),
+    Arg("realtime", "auto", "step at the env's dt (auto: when viewing) instead of as fast as possible"),
     Arg("view", "false", "also open the live web viewer"),
     Arg("port", "8080", "viewer port"),
     Arg("video", "", "also write an MP4 of the run to this path"),
@@ -26,6 +26,8 @@ ARGS = [
 
 
 def nodes(a: dict[str, str]) -> list[NodeSpec]:
+    view = a["view"].lower() == "true"
+    realtime = view if a["realtime"] == "auto" else a["realtime"].lower() == "true"
     takers = 1 + (a["video"] != "")  # the recorder, and the encoder: nothing is stepped before they listen
     graph = [
         NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"]}),
@@ -39,13 +41,13 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
                 "policy": a["policy"],
                 "seed": a["seed"],
                 "tf_envs": a["tf_envs"],
-                "realtime": a["realtime"],
+                "realtime": realtime,
                 "wait_for_subscribers": takers,
             },
             shutdown_on_exit=True,
         ),
     ]
-    if a["view"].lower() == "true":
+    if view:
         graph.append(NodeSpec("viser_bridge", params={"port": a["port"]}))
     if a["video"]:
         graph.append(NodeSpec("video_encoder", params={"out": a["video"]}))

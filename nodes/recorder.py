@@ -22,7 +22,7 @@ from rollout.bag import BagWriter, offered_qos_yaml
 from rollout.errors import BagError, ParameterError
 from rollout.recording import default_bag_path
 from rollout.runtime import LOSSLESS, Node, QoSProfile, Subscription, run_node
-from rollout.runtime.qos import DurabilityPolicy, HistoryPolicy
+from rollout.runtime.qos import DurabilityPolicy
 
 DRAIN_QUIET = 0.3  # seconds without a message that mean everything in flight has arrived
 DRAIN_MAX = 10.0
@@ -107,24 +107,22 @@ class Recorder(Node):
 
     def discover(self) -> None:
         """Subscribe to each wanted topic once a publisher offers it, with that publisher's durability."""
-        for e in self.context.graph.entities("MP"):
-            if e.name in self.subs or not self.wanted(e.name) or e.node.startswith("_"):
+        for e in self.publishers():
+            if e.topic in self.subs or not self.wanted(e.topic) or e.node.rsplit("/", 1)[-1].startswith("_"):
                 continue
-            offered = QoSProfile.from_rmw_zenoh_string(e.qos)
             qos = LOSSLESS
-            if offered.latched:
-                qos = QoSProfile(depth=max(offered.depth, 1), durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                                 history=HistoryPolicy.KEEP_LAST)
+            if e.qos.latched:
+                qos = QoSProfile(depth=max(e.qos.depth, 1), durability=DurabilityPolicy.TRANSIENT_LOCAL)
             self.bag.add_topic(
-                e.name,
+                e.topic,
                 e.type_name,
-                qos=offered_qos_yaml(latched=offered.latched, reliable=offered.reliable),
+                qos=offered_qos_yaml(latched=e.qos.latched, reliable=e.qos.reliable),
                 type_hash=e.type_hash,
             )
-            self.subs[e.name] = self.create_subscription(
-                e.type_name, e.name, lambda data, info, topic=e.name: self.write(topic, data, info), qos, raw=True
+            self.subs[e.topic] = self.create_subscription(
+                e.type_name, e.topic, lambda data, info, topic=e.topic: self.write(topic, data, info), qos, raw=True
             )
-            self.get_logger().info(f"recording {e.name} [{e.type_name}]")
+            self.get_logger().info(f"recording {e.topic} [{e.type_name}]")
 
     def write(self, topic: str, data: bytes, info: dict) -> None:
         self.bag.write(
@@ -137,20 +135,12 @@ class Recorder(Node):
         self.gaps.see(topic, info["publisher_gid"], info["publication_sequence_number"])
         self.last_message = time.monotonic()
 
-    def drain(self) -> None:
-        """Take what is still in flight: spin until the queues are empty and the topics quiet."""
-        executor = self.context.executor
-        executor.stopped = False
-        deadline = time.monotonic() + DRAIN_MAX
-        while time.monotonic() < deadline:
-            busy = any(sub.pending() for sub in self.subs.values())
-            if not busy and time.monotonic() - self.last_message > DRAIN_QUIET:
-                break
-            executor.spin_once(0.02)
-        executor.stopped = True
+    def in_flight(self) -> bool:
+        """Messages still queued, or the topics not yet quiet for a moment."""
+        return any(sub.pending() for sub in self.subs.values()) or time.monotonic() - self.last_message < DRAIN_QUIET
 
     def destroy_node(self) -> None:
-        self.drain()
+        self.spin_while(self.in_flight, DRAIN_MAX)  # take what is still in flight
         path = self.bag.close()
         counts = self.bag.counts
         super().destroy_node()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from rollout import topics
 from rollout.bag import Bag
@@ -43,6 +44,9 @@ class ReplayParams:
     """Bag to play: a rosbag2 folder or a .mcap file (required)."""
     rate: float = 1.0
     """Playback speed, 0.1 to 4.0; 0 plays as fast as the subscribers take it (lossless)."""
+    pace: str = "sim"
+    """What rate 1 means: "sim" = simulated time (step x dt, however fast the sim ran while
+    recording); "recorded" = the recorded log times, as ros2 bag play does."""
     loop: bool = False
     """Start over at the end."""
     start_offset: float = 0.0
@@ -65,10 +69,20 @@ def topic_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def latest_recording(root: str = "rollouts") -> Path:
+    """The newest recording under `root` (the recorder's default output folder)."""
+    found = sorted(Path(root).glob("rollout_*"), key=lambda p: p.stat().st_mtime) if Path(root).is_dir() else []
+    if not found:
+        raise BagError(f"bag:=latest found no recording in {Path(root).resolve()}")
+    return found[-1]
+
+
 def open_rollout_bag(path: str) -> Bag:
     """Open `path` and check it is a rollout recording, or raise a one-line error."""
     if not path:
-        raise ParameterError("no bag given: --ros-args -p bag:=PATH (a bag folder or .mcap file)")
+        raise ParameterError("no bag given: --ros-args -p bag:=PATH (a bag folder or .mcap file, or latest)")
+    if path == "latest":
+        path = str(latest_recording())
     bag = Bag(path)
     try:
         if topics.STATE not in bag.topics or bag.count(topics.STATE) == 0:
@@ -122,7 +136,7 @@ class Replay(Node):
         self.hold = p.wait_for_subscribers > 0 and not p.start_paused  # paused until they come
         self.player = Player(
             self.bag, rate=p.rate, loop=p.loop, start_offset=p.start_offset, start_paused=p.start_paused or self.hold,
-            topics=topic_list(p.topics) or None, episodes=episodes,
+            topics=topic_list(p.topics) or None, episodes=episodes, pace=p.pace,
         )  # fmt: skip
         self.exit_at_end = (not p.loop) if p.exit_at_end is None else p.exit_at_end
         data_qos = LOSSLESS if p.rate == 0 else QoSProfile(depth=10)
@@ -147,16 +161,17 @@ class Replay(Node):
             ("burst", "rosbag2_interfaces/srv/Burst", self.on_burst),
             ("seek_step", "rollout_msgs/srv/SeekStep", self.on_seek_step),
             ("seek_episode", "rollout_msgs/srv/SeekEpisode", self.on_seek_episode),
+            ("set_loop", "std_srvs/srv/SetBool", self.on_set_loop),
         ]:
             self.create_service(get_service(srv), f"~/{verb}", handler)
         self._last_status: tuple | None = None
         self._exit_at: float | None = None
         self._play_at: float | None = None
-        self.create_timer(TICK_S, self.tick)
+        self.ticker: object | None = None
         self.create_timer(STATUS_S, lambda: self.publish_status(force=True))
         s = self.player.status()
         self.get_logger().info(
-            f"playing {p.bag}: {self.player.message_count} messages on {len(self.pubs)} topics, "
+            f"playing {self.bag.path}: {self.player.message_count} messages on {len(self.pubs)} topics, "
             f"steps {s.first_step}..{s.last_step}, {(self.player.end_time - self.player.start_time) / 1e9:.2f} s "
             f"at rate {p.rate:g}{', looping' if p.loop else ''}{', paused' if p.start_paused else ''}"
         )
@@ -177,11 +192,22 @@ class Replay(Node):
             if not items or self.player.rate > 0 or time.monotonic() > deadline:
                 break
         self.publish_status()
+        self.schedule()
+
+    def schedule(self) -> None:
+        """Tick while there is something to play, wait for or exit on; not while paused (saves a CPU)."""
+        idle = self.player.wait_ns() is None and not self.hold and not (self.player.finished and self.exit_at_end)
+        if idle and self.ticker is not None:
+            self.ticker.cancel()
+            self.ticker = None
+        elif not idle and self.ticker is None:
+            self.ticker = self.create_timer(TICK_S, self.tick)
 
     def tick(self) -> None:
         if self.hold:
             self.await_subscribers()
-        self.flush()
+        if self.player.wait_ns() == 0:
+            self.flush()
         if self.player.finished and self.exit_at_end:
             if self._exit_at is None:
                 self._exit_at = time.monotonic() + LINGER_S
@@ -237,6 +263,13 @@ class Replay(Node):
         res.success = self.player.set_rate(req.rate)
         if not res.success:
             self.get_logger().warning(rate_error(req.rate) or "")
+        self.flush()
+        return res
+
+    def on_set_loop(self, req, res):
+        self.player.set_loop(bool(req.data))
+        self.exit_at_end = self.exit_at_end and not req.data
+        res.success = True
         self.flush()
         return res
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from rollout import topics
 from rollout.errors import ParameterError
 from rollout.messages import LATCHED_TOPICS, RolloutMessages, RunIdentity
-from rollout.policy import make_policy
-from rollout.runtime import LATCHED, LOSSLESS, Node, run_node, shutdown
+from rollout.policy import policy_for
+from rollout.runtime import LATCHED, LOSSLESS, Node, ok, run_node, shutdown
 from rollout.sim import DEFAULT_ENV, make_env, run_steps
 
 
@@ -84,16 +84,7 @@ class Sim(Node):
             raise ParameterError(f"num_envs must be at least 1, got {p.num_envs}")
         self.env = make_env(p.env, num_envs=p.num_envs, seed=p.seed)
         info = self.env.info
-        self.policy = make_policy(
-            p.policy,
-            obs_dim=info.obs_dim,
-            act_dim=info.act_dim,
-            config=p.policy_config or None,
-            seed=p.seed,
-            threads=p.torch_threads,
-            action_low=info.action_low,
-            action_high=info.action_high,
-        )
+        self.policy = policy_for(info, p.policy, seed=p.seed, threads=p.torch_threads, config=p.policy_config or None)
         self.budget = step_budget(p, info.dt)
         identity = RunIdentity(seed=p.seed, policy=p.policy, policy_sha256=self.policy.sha256)
         self.messages = RolloutMessages(info, identity, tf_envs=parse_env_list(p.tf_envs, p.num_envs))
@@ -117,19 +108,19 @@ class Sim(Node):
         if p.realtime:
             self.create_timer(info.dt, self.step_once)
         else:
-            self.context.executor.post(self.step_and_continue)
+            self.call_soon(self.step_and_continue)
 
     def wait_for_takers(self, count: int, timeout: float) -> None:
         """Wait for `count` subscribers on /rollout/state; a recorder takes the other topics in the
         same breath, so give those a moment too, without requiring them (a viewer may not)."""
-        graph = self.context.graph
-        state = self.pubs[topics.STATE]
-        if not graph.wait_for(lambda: state.get_subscription_count() >= count, timeout):
-            if graph.interrupted.is_set():
-                return
+        if not self.pubs[topics.STATE].wait_for_subscribers(count, timeout):
+            if not ok():
+                return  # stopped while waiting
             raise ParameterError(f"no {count} subscriber(s) on {topics.STATE} within {timeout:g} s")
-        others = [pub for t, pub in self.pubs.items() if t not in LATCHED_TOPICS]
-        graph.wait_for(lambda: all(pub.get_subscription_count() >= count for pub in others), 1.0)
+        deadline = time.monotonic() + 1.0
+        for topic, pub in self.pubs.items():
+            if topic not in LATCHED_TOPICS:
+                pub.wait_for_subscribers(count, max(0.0, deadline - time.monotonic()))
         time.sleep(0.2)  # let the subscriptions' routes settle before the first message
 
     def on_set_policy(self, request: object, response: object) -> object:
@@ -157,7 +148,7 @@ class Sim(Node):
 
     def step_and_continue(self) -> None:
         if self.step_once():
-            self.context.executor.post(self.step_and_continue)  # services still get their turn
+            self.call_soon(self.step_and_continue)  # services still get their turn
 
     def destroy_node(self) -> None:
         self.env.close()

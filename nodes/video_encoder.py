@@ -34,6 +34,7 @@ from rollout.video import VideoWriter, check_output_path
 
 CAMERA_RAW = topics.CAMERA.removesuffix("/compressed")  # image_transport: raw next to .../compressed
 _HOLD_FOR_CAMERA = 8  # auto: states held while a camera publisher is known but has not sent a frame
+_HOLD_FOR_REWARD = 8  # overlay: states held while their reward has not arrived (a sim without rewards)
 _HOLD_WITHOUT_ROBOT = 32  # states kept while the robot description has not arrived yet
 _FINISH_QUIET_S = 0.2  # after the replay finished: nothing new for this long and the last step is in
 _FINISH_GIVE_UP_S = 3.0  # after the replay finished: nothing at all for this long
@@ -213,7 +214,7 @@ class RolloutVideo:
         self.writer: VideoWriter | None = None
         self.clock: FrameClock | None = None
         self.last_step: int | None = None  # newest state received
-        self._pending: deque[Any] = deque()
+        self._pending: deque[list[Any]] = deque()  # [state, a later step's reward came after it]
         self._rewards: dict[int, np.ndarray] = {}
         self._prev: Any = None  # (state, reward, frame or None): the step before, for resampling
         self.closed = False
@@ -263,11 +264,14 @@ class RolloutVideo:
         self.last_step = step
         if self.mode == "camera":
             return
-        self._pending.append(state)
+        self._pending.append([state, False])
         self._drain()
 
     def add_reward(self, msg: Any) -> None:
-        self._rewards[int(msg.step)] = np.array(msg.total, dtype=np.float64)
+        step = int(msg.step)
+        self._rewards[step] = np.array(msg.total, dtype=np.float64)
+        for item in self._pending:  # rewards come in step order: these states will not get theirs
+            item[1] = item[1] or int(item[0].step) < step
         while len(self._rewards) > 64:
             del self._rewards[next(iter(self._rewards))]
         self._drain()
@@ -303,9 +307,10 @@ class RolloutVideo:
                 return  # a camera publisher exists: give its first frame a chance
             self.mode = "render"
         while self._pending and not self.full:
-            head = self._pending[0]
+            head, passed = self._pending[0]
             reward = self._rewards.get(int(head.step))
-            if reward is None and self.p.overlay and len(self._pending) < 3 and not flush:
+            waiting = self.p.overlay and not (passed or flush or len(self._pending) > _HOLD_FOR_REWARD)
+            if reward is None and waiting:
                 return  # its reward comes right after it
             self._pending.popleft()
             self._place(head, reward)

@@ -242,13 +242,8 @@ class ViserBridge(Node):
         super().destroy_node()
 
 
-def viser_bridge(args: list[str] | None = None) -> ViserBridge:
-    """The node; named so that an error before it exists still reads `viser_bridge: error: ...`."""
-    return ViserBridge(args)
-
-
 def main(args: list[str] | None = None) -> None:
-    run_node(viser_bridge, args)
+    run_node(ViserBridge, args)
 
 
 if __name__ == "__main__":

@@ -195,6 +195,20 @@ def make_policy(
     return _check_dims(policy, obs_dim, act_dim)
 
 
+def policy_for(info: Any, spec: str, *, seed: int = 0, threads: int = 1, config: str | Path | None = None) -> Policy:
+    """`make_policy(spec)` sized and bounded for an env, given its `EnvInfo` (`env.info`)."""
+    return make_policy(
+        spec,
+        obs_dim=info.obs_dim,
+        act_dim=info.act_dim,
+        seed=seed,
+        threads=threads,
+        config=config,
+        action_low=info.action_low,
+        action_high=info.action_high,
+    )
+
+
 def detect_format(path: str | Path) -> Literal["pt2", "torchscript", "pickle"]:
     """Tell a checkpoint's format from its bytes: a torch.export program, TorchScript, or a
     torch.save pickle (state_dict or, refused later, a whole module)."""

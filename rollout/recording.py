@@ -1,9 +1,8 @@
 """Record a rollout straight into a bag, without launching a graph.
 
-    from rollout import make_policy, make_env, RolloutRecorder
+    from rollout import make_env, RolloutRecorder
     env = make_env("mujoco:Humanoid-v5", num_envs=16, seed=0)
-    policy = make_policy("policy.pt2", obs_dim=env.info.obs_dim, act_dim=env.info.act_dim)
-    bag = RolloutRecorder(env, max_steps=500).run(policy)
+    bag = RolloutRecorder(env, max_steps=500).run("policy.pt2")   # or any callable obs -> actions
 
 The bag holds exactly what `record.launch.py` records (the same `RolloutMessages` bytes), so
 every tool (to_npz, replay, the viewer, Foxglove) reads both alike.
@@ -21,6 +20,7 @@ import numpy as np
 
 from rollout.bag import BagWriter, Compression
 from rollout.messages import LATCHED_TOPICS, RolloutMessages, RunIdentity
+from rollout.policy import policy_for
 from rollout.sim import VectorEnv, run_steps
 
 
@@ -61,8 +61,10 @@ class RolloutRecorder:
         self.compression = compression
         self.tf_envs = tf_envs
 
-    def run(self, policy: Callable[[np.ndarray], np.ndarray]) -> Path:
-        """Record `max_steps` steps of `policy`; returns the bag path."""
+    def run(self, policy: Callable[[np.ndarray], np.ndarray] | str) -> Path:
+        """Record `max_steps` steps of `policy` (a callable, or a spec for `make_policy`); returns the bag path."""
+        if isinstance(policy, str):
+            policy = policy_for(self.env.info, policy, seed=self.seed)
         identity = RunIdentity(
             seed=self.seed,
             policy=str(getattr(policy, "name", "") or getattr(policy, "__name__", "")),

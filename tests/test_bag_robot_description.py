@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rollout import RolloutRecorder, make_env, make_policy
+from rollout import RolloutRecorder, make_policy
 from rollout.bag import Bag
 from rollout.model import env_grid_offsets, quat_to_matrix
 from rollout.sim.synthetic import SyntheticEnv
+from recordings import record_humanoid
 
 yourdfpy = pytest.importorskip("yourdfpy")
 
@@ -24,18 +25,7 @@ TF_ENVS = (0, 2)
 
 @pytest.fixture(scope="module")
 def bag_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    env = make_env("mujoco:Humanoid-v5", num_envs=4, seed=3)
-    info = env.info
-    policy = make_policy(
-        "random",
-        obs_dim=info.obs_dim,
-        act_dim=info.act_dim,
-        seed=3,
-        action_low=info.action_low,
-        action_high=info.action_high,
-    )
-    out = tmp_path_factory.mktemp("bags") / "run"
-    return RolloutRecorder(env, max_steps=20, out=out, tf_envs=TF_ENVS).run(policy)
+    return record_humanoid(tmp_path_factory.mktemp("bags") / "run", num_envs=4, steps=20, seed=3, tf_envs=TF_ENVS)
 
 
 def pose_matrix(translation: object, rotation: object) -> np.ndarray:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rollout import RolloutRecorder, make_env, make_policy
 from rollout.bag import Bag, bag_files
+from recordings import record_humanoid
 
 JS = Path(__file__).parent / "js"
 NODE = shutil.which("node")
@@ -25,17 +25,7 @@ if not (JS / "node_modules" / "@foxglove" / "rosmsg2-serialization").is_dir():
 
 
 def record(path: Path, compression: str) -> Path:
-    env = make_env("mujoco:Humanoid-v5", num_envs=3, seed=1)
-    info = env.info
-    policy = make_policy(
-        "random",
-        obs_dim=info.obs_dim,
-        act_dim=info.act_dim,
-        seed=1,
-        action_low=info.action_low,
-        action_high=info.action_high,
-    )
-    return RolloutRecorder(env, max_steps=30, out=path, compression=compression, tf_envs=(0, 1)).run(policy)
+    return record_humanoid(path, num_envs=3, steps=30, seed=1, compression=compression, tf_envs=(0, 1))
 
 
 def foxglove_decode(bag: Path) -> dict:

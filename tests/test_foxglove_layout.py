@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rollout import RolloutRecorder, make_env, make_policy
 from rollout.bag import Bag
 from rollout.model import env_grid_offsets
+from recordings import record_humanoid
 
 LAYOUT = Path(__file__).parents[1] / "foxglove" / "rollout_layout.json"
 TOPIC = re.compile(r"(/[A-Za-z0-9_/-]+)")
@@ -71,17 +71,7 @@ def layout() -> dict:
 
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory: pytest.TempPathFactory):
-    env = make_env("mujoco:Humanoid-v5", num_envs=4, seed=4)
-    info = env.info
-    policy = make_policy(
-        "random",
-        obs_dim=info.obs_dim,
-        act_dim=info.act_dim,
-        seed=4,
-        action_low=info.action_low,
-        action_high=info.action_high,
-    )
-    path = RolloutRecorder(env, max_steps=15, out=tmp_path_factory.mktemp("bags") / "run").run(policy)
+    path = record_humanoid(tmp_path_factory.mktemp("bags") / "run", num_envs=4, steps=15, seed=4, tf_envs=(0,))
     with Bag(path) as b:
         yield b
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rollout.bag import Bag, repair
-from rollout.policy import make_policy
+from rollout.policy import policy_for
 from rollout.sim import make_env, run_steps
 
 ROLLOUT = [sys.executable, "-m", "rollout.cli"]
@@ -47,8 +47,7 @@ def test_every_step_of_every_topic_is_recorded(recorded: Path) -> None:
 def test_recorded_rewards_equal_the_env_stepped_directly(recorded: Path) -> None:
     env = make_env("mujoco:Humanoid-v5", num_envs=16, seed=3)
     info = env.info
-    policy = make_policy("random", obs_dim=info.obs_dim, act_dim=info.act_dim, seed=3,
-                         action_low=info.action_low, action_high=info.action_high)
+    policy = policy_for(info, "random", seed=3)
     direct = list(run_steps(env, policy, seed=3, steps=200))
     with Bag(recorded) as bag:
         terms = list(bag.iter_decoded("/rollout/reward_terms"))

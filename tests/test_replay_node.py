@@ -24,6 +24,7 @@ from rollout.bag import Bag, BagWriter
 from rollout.codec import get_service, get_type, serialize
 from rollout.replay import timeline, timeline_arrays
 from rollout.runtime import LATCHED, LOSSLESS, Node
+from recordings import record_humanoid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,13 +64,7 @@ def node(router_env: dict[str, str]) -> Iterator[Node]:
 
 @pytest.fixture(scope="module")
 def humanoid(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rollout.policy import make_policy
-    from rollout.recording import RolloutRecorder
-    from rollout.sim import make_env
-
-    env = make_env("mujoco:Humanoid-v5", num_envs=4, seed=0)
-    policy = make_policy("random", obs_dim=env.info.obs_dim, act_dim=env.info.act_dim)
-    return RolloutRecorder(env, max_steps=40, out=tmp_path_factory.mktemp("bags") / "humanoid").run(policy)
+    return record_humanoid(tmp_path_factory.mktemp("bags") / "humanoid", num_envs=4, steps=40, seed=0, tf_envs=(0,))
 
 
 def start_replay(bag: Path | str, env: dict[str, str], *params: str) -> subprocess.Popen:
@@ -210,20 +205,29 @@ def test_replay_publishes_the_bag_and_obeys_its_services(
 def test_rate_zero_waits_for_a_subscriber_feeds_it_everything_and_exits_at_the_end(
     node: Node, humanoid: Path, router_env: dict[str, str]
 ) -> None:
-    with Bag(humanoid) as bag:
-        expected = {t: [bytes(bag.raw(t, i).data) for i in range(bag.count(t))] for t in bag.topics}
-        got: dict[str, list[bytes]] = {}
-        subs = subscribe_raw(node, bag, got, LOSSLESS)
     statuses: list[object] = []
-    subs.append(node.create_subscription("rollout_msgs/msg/PlaybackStatus", T.PLAYBACK_STATUS, statuses.append, 10))
+    subs = [node.create_subscription("rollout_msgs/msg/PlaybackStatus", T.PLAYBACK_STATUS, statuses.append, 10)]
+    proc = start_replay(humanoid, router_env, "rate:=0", "wait_for_subscribers:=1")
     try:
-        proc = start_replay(humanoid, router_env, "rate:=0", "wait_for_subscribers:=1")
+        wait_until(lambda: statuses, what="the first status")
+        time.sleep(0.3)
+        assert statuses[-1].paused and not statuses[-1].finished and proc.poll() is None  # holding
+        # subscribe only now (the latched topics from their publishers' caches): nothing is missed
+        with Bag(humanoid) as bag:
+            expected = {t: [bytes(bag.raw(t, i).data) for i in range(bag.count(t))] for t in bag.topics}
+            got: dict[str, list[bytes]] = {t: [] for t in bag.topics}
+            for topic, info in bag.topics.items():
+                qos = LATCHED if info.latched else LOSSLESS
+                subs.append(node.create_subscription(info.type, topic, got[topic].append, qos, raw=True))
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, err
         assert "played to the end" in err + out
         wait_until(lambda: got == expected, timeout=5, what="every message")
-        assert statuses and statuses[-1].finished and statuses[-1].progress == 1.0
+        assert statuses[-1].finished and statuses[-1].progress == 1.0
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         for s in subs:
             s.destroy()
 

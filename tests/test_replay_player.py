@@ -16,6 +16,7 @@ from rollout.codec import deserialize
 from rollout.errors import BagError, RolloutError
 from rollout.export.synthetic import T0, Recorded, write_synthetic_rollout
 from rollout.replay import Item, Player, timeline, timeline_arrays
+from recordings import record_humanoid
 
 DT_NS = 15_000_000  # the synthetic rollout's step in log time
 
@@ -42,13 +43,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Recorded]
 @pytest.fixture(scope="module")
 def humanoid(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real MuJoCo humanoid recording (4 envs, random actions: episodes end within ~20 steps)."""
-    from rollout.policy import make_policy
-    from rollout.recording import RolloutRecorder
-    from rollout.sim import make_env
-
-    env = make_env("mujoco:Humanoid-v5", num_envs=4, seed=0)
-    policy = make_policy("random", obs_dim=env.info.obs_dim, act_dim=env.info.act_dim)
-    return RolloutRecorder(env, max_steps=60, out=tmp_path_factory.mktemp("bags") / "humanoid").run(policy)
+    return record_humanoid(tmp_path_factory.mktemp("bags") / "humanoid", num_envs=4, steps=60, seed=0, tf_envs=(0,))
 
 
 @pytest.fixture
@@ -379,3 +374,20 @@ def test_timeline_covers_the_first_64_envs_of_a_bigger_run(tmp_path: Path) -> No
         assert a["total"].shape == (3, 64) and np.array_equal(a["total"], rec.rew[:, :64])
         assert np.allclose(a["total_mean"], rec.rew.mean(axis=1), atol=1e-6)  # means still over all 70
         assert timeline_arrays(timeline(bag, env_ids=[69]))["total"].shape == (3, 1)
+
+
+def test_sim_pace_plays_one_step_per_dt_however_fast_it_was_recorded(humanoid: Path, clock: FakeClock) -> None:
+    with Bag(humanoid) as bag:
+        dt_ns = round(bag.decode(T.ROBOT, 0).dt * 1e9)
+        recorded = bag.log_times(T.STATE)
+        assert recorded[-1] - recorded[0] < (len(recorded) - 1) * dt_ns / 2  # recorded faster than real time
+        player = Player(bag, pace="sim", clock=clock)
+        player.due()
+        for k in range(1, 6):
+            clock.advance(dt_ns - 1)
+            assert [i for i in player.due() if i.topic == T.STATE] == []
+            clock.advance(1)
+            items = player.due()
+            assert [step_of(bag, i) for i in items if i.topic == T.STATE] == [k]
+            assert {i.topic for i in items} >= {T.STATE, T.ACTION, T.REWARD_TERMS}  # a step's messages together
+            assert player.status().step == k

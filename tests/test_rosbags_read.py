@@ -14,8 +14,8 @@ from rosbags.highlevel import AnyReader
 from rosbags.interfaces import QosDurability, QosLiveliness, QosReliability
 from rosbags.rosbag2 import Reader
 
-from rollout import RolloutRecorder, make_env, make_policy
 from rollout.bag import Bag, bag_files
+from recordings import record_humanoid
 
 LATCHED = {"/rollout/robot", "/robot_description"}
 INFINITE = (9223372036, 854775807)  # rosbag2's "no deadline/lifespan/lease"
@@ -24,17 +24,7 @@ INFINITE = (9223372036, 854775807)  # rosbag2's "no deadline/lifespan/lease"
 @pytest.fixture(scope="module", params=["folder", "file"])
 def bag_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bags") / ("run" if request.param == "folder" else "run.mcap")
-    env = make_env("mujoco:Humanoid-v5", num_envs=3, seed=2)
-    info = env.info
-    policy = make_policy(
-        "random",
-        obs_dim=info.obs_dim,
-        act_dim=info.act_dim,
-        seed=2,
-        action_low=info.action_low,
-        action_high=info.action_high,
-    )
-    return RolloutRecorder(env, max_steps=30, out=out, compression="zstd", tf_envs=(0, 1)).run(policy)
+    return record_humanoid(out, num_envs=3, steps=30, seed=2, compression="zstd", tf_envs=(0, 1))
 
 
 def plain(value: object) -> object:

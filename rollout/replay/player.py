@@ -92,6 +92,31 @@ def episode_events(bag: Bag) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(steps), np.concatenate(envs)
 
 
+def sim_pacing(bag: Bag) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A map from sorted log times to play times that follow simulated time, or None.
+
+    A step's messages share one play time, t0 + (step - first step) × dt, t0 the bag's first log
+    time; a message belongs to the step of the last /rollout/state at or before it (the sim
+    publishes the state first). None for bags without states or a robot description.
+    """
+    if not all(name in bag.topics and bag.count(name) for name in (T.STATE, T.ROBOT)):
+        return None
+    dt_ns = float(bag.decode(T.ROBOT, 0).dt) * 1e9
+    if dt_ns <= 0:
+        return None
+    state_t = bag.log_times(T.STATE)
+    # steps from the small reward-terms messages when they pair one to one with the states
+    pairs = T.REWARD_TERMS in bag.topics and bag.count(T.REWARD_TERMS) == state_t.size
+    steps = bag.steps(T.REWARD_TERMS if pairs else T.STATE)
+    t0 = bag.start_time
+
+    def play_times(t: np.ndarray) -> np.ndarray:
+        k = np.maximum(np.searchsorted(state_t, t, "right") - 1, 0)
+        return np.maximum.accumulate(t0 + ((steps[k] - steps[0]) * dt_ns).astype(np.int64))
+
+    return play_times
+
+
 class Player:
     """Plays the messages of a `Bag` in log-time order; see the module docstring.
 
@@ -109,6 +134,7 @@ class Player:
         topics: Sequence[str] | None = None,
         clock: Clock = time.monotonic_ns,
         episodes: tuple[np.ndarray, np.ndarray] | None = None,
+        pace: str = "recorded",
     ) -> None:
         """
         Args:
@@ -121,6 +147,8 @@ class Player:
             clock: monotonic clock in ns.
             episodes: `episode_events(bag)` when the caller already has them (else read on the
                 first `seek_episode`).
+            pace: "recorded": play at the pace of the recorded log times (rosbag2's way);
+                "sim": play at simulated time, step × dt, however fast the sim ran while recording.
 
         Raises:
             RolloutError: a bad rate or offset, an unknown topic, or nothing to play.
@@ -148,7 +176,10 @@ class Player:
         if t_all.size == 0:
             raise BagError(f"{bag.path}: no messages to play on {', '.join(names) or 'any topic'}")
         order = np.argsort(t_all, kind="stable")
-        self._t = t_all[order]
+        if pace not in ("recorded", "sim"):
+            raise RolloutError(f"pace must be recorded or sim, not {pace!r}")
+        pacing = sim_pacing(bag) if pace == "sim" else None
+        self._t = t_all[order] if pacing is None else pacing(t_all[order])
         self._code = np.concatenate(codes)[order]
         self._idx = np.concatenate(idx)[order]
         self._pos_of = {k: np.flatnonzero(self._code == k) for k in self._latched}
@@ -158,6 +189,8 @@ class Player:
         # steps come from /rollout/state, whether or not it is played
         self._has_state = T.STATE in bag.topics and bag.count(T.STATE) > 0
         self._state_t = bag.log_times(T.STATE) if self._has_state else np.zeros(0, np.int64)
+        if pacing is not None:
+            self._state_t = pacing(self._state_t)
         self._steps: dict[int, int] = {}
         self._episodes = episodes
 
@@ -378,9 +411,9 @@ class Player:
             else:
                 out.append(self._item(pos))
             pos += 1
+        if pos > self._p:
+            self._shown = max(self._shown, int(self._t[pos - 1]))
         self._p = pos
-        if out:
-            self._shown = max(self._shown, out[-1].log_time)
         return out
 
     def _at_end(self) -> None:

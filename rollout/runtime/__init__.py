@@ -16,7 +16,10 @@ backend (`rollout.runtime.ros`) is used instead when ROS 2 is sourced (see `back
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -61,6 +64,16 @@ __all__ = [
 ]
 
 
+def backend() -> str:
+    """"rclpy" when ROS 2 is sourced and rclpy imports, else "zenoh"; `ROLLOUT_BACKEND` forces one."""
+    forced = os.environ.get("ROLLOUT_BACKEND", "").strip().lower()
+    if forced in ("zenoh", "rclpy"):
+        return forced
+    if forced:
+        raise SystemExit(f"rollout: error: ROLLOUT_BACKEND must be zenoh or rclpy, not {forced!r}")
+    return "rclpy" if os.environ.get("ROS_DISTRO") and importlib.util.find_spec("rclpy") else "zenoh"
+
+
 def spin(node: Node | None = None) -> None:
     """Run callbacks until `shutdown()`, Ctrl-C or SIGTERM."""
     get_context().executor.spin()
@@ -89,7 +102,7 @@ def run_node(factory: Callable[..., Node], args: list[str] | None = None) -> Non
     running ends in one line, `<node>: error: <message>`, and exit code 2.
     """
     argv = sys.argv[1:] if args is None else list(args)
-    prog = getattr(factory, "__name__", "node").lower()
+    prog = re.sub(r"(?<!^)(?=[A-Z])", "_", getattr(factory, "__name__", "node")).lower()  # ViserBridge -> viser_bridge
     node: Node | None = None
     code = 0
     try:
@@ -114,3 +127,10 @@ def run_node(factory: Callable[..., Node], args: list[str] | None = None) -> Non
         finally:
             close()
     raise SystemExit(code)
+
+
+if backend() == "rclpy":  # the same names, over ROS 2
+    try:
+        from rollout.runtime.ros import Node, close, init, ok, run_node, shutdown, spin, spin_once  # noqa: F811
+    except ImportError as e:
+        raise SystemExit(f"rollout: error: the rclpy backend needs ROS 2 sourced ({e})") from None

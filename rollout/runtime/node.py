@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from dataclasses import dataclass
 import logging
 import struct
 import sys
@@ -490,6 +491,29 @@ class Node:
 
     # -- graph
 
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the spinning thread after what is already waiting (services, messages)."""
+        self.context.executor.post(callback)
+
+    def spin_while(self, busy: Callable[[], bool], timeout_sec: float) -> None:
+        """Run callbacks while `busy()` holds, even after shutdown was requested: the last drain
+        of a node (e.g. the recorder taking what is still in flight) before it is destroyed."""
+        executor = self.context.executor
+        stopped, executor.stopped = executor.stopped, False
+        deadline = time.monotonic() + timeout_sec
+        try:
+            while busy() and time.monotonic() < deadline:
+                executor.spin_once(0.02)
+        finally:
+            executor.stopped = stopped
+
+    def publishers(self) -> list[TopicEndpoint]:
+        """Every publisher in the graph: topic, type, type hash, offered QoS and node."""
+        return [
+            TopicEndpoint(e.name, e.type_name, e.type_hash, QoSProfile.from_rmw_zenoh_string(e.qos), e.node_fqn)
+            for e in self.context.graph.entities("MP")
+        ]
+
     def get_topic_names_and_types(self) -> list[tuple[str, list[str]]]:
         topics: dict[str, set[str]] = {}
         for e in self.context.graph.entities():
@@ -520,6 +544,15 @@ class Node:
             self._node_token.undeclare()
         except zenoh.ZError:
             pass
+
+
+@dataclass(frozen=True)
+class TopicEndpoint:
+    topic: str
+    type_name: str
+    type_hash: str
+    qos: QoSProfile
+    node: str
 
 
 class _Parameter:
