@@ -37,7 +37,6 @@ setup(
         "numpy>=1.26",
         "torch>=2.4,<3",
         "eclipse-zenoh>=1.4,<2",
-        "mcap>=1.2",
         "zstandard>=0.22",
         "lz4>=4.3",
         "viser>=1.0,<2",
@@ -51,7 +50,7 @@ setup(
         "pyyaml>=6.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "rosbags>=0.10", "yourdfpy>=0.0.56", "playwright>=1.40", "mcap-ros2-support>=0.5"],
+        "test": ["pytest>=8", "mcap>=1.2", "rosbags>=0.10", "yourdfpy>=0.0.56", "playwright>=1.40", "mcap-ros2-support>=0.5"],
     },
     zip_safe=False,
     entry_points={

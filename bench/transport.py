@@ -16,9 +16,11 @@ the same endpoints, no multicast, the same timestamping).
   message, the receiver decodes it (its `data` is a numpy view).
 
 Throughput: the receiver times W warm-up messages then K more, from the receipt of the last
-warm-up message to the receipt of the last one. Latency: ping-pong through an echo process, half
-the round trip. "× raw" is time per message relative to plain zenoh (1.00 = no overhead).
-Runs alternate between implementations; each figure is the median over the runs.
+warm-up message to the receipt of the last one, and reports its CPU time (all threads) and page
+faults per message over the same span: on a shared, noisy 2-core machine the CPU figure is the
+steadier measure of overhead. Latency: ping-pong through an echo process, half the round trip.
+"× raw" is time per message relative to plain zenoh (1.00 = no overhead). Runs alternate
+between implementations; each figure is the median over the runs.
 """
 
 from __future__ import annotations
@@ -169,7 +171,9 @@ def echo(impl: str) -> None:
     """Send back every ping as a pong until stopped."""
     if impl == "zenoh":
         session = open_zenoh()
-        pong = session.declare_publisher(zenoh_key(PONG), congestion_control=__import__("zenoh").CongestionControl.BLOCK)
+        import zenoh
+
+        pong = session.declare_publisher(zenoh_key(PONG), congestion_control=zenoh.CongestionControl.BLOCK)
         sub = session.declare_subscriber(zenoh_key(PING), lambda s: pong.put(s.payload.to_bytes()))
         print("ready", flush=True)
         sys.stdin.read()  # until the parent closes our stdin
@@ -354,8 +358,10 @@ def main() -> None:
             order = IMPLS if r % 2 == 0 else IMPLS[::-1]
             for impl in order:
                 runs.setdefault((name, impl), []).append(fn(impl))
-                print(f"\r{name} {LABEL[impl]} run {r + 1}/{repeats}   ", end="", file=sys.stderr, flush=True)
-    print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
+                if sys.stderr.isatty():
+                    print(f"\r{name} {LABEL[impl]} run {r + 1}/{repeats}   ", end="", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():
+        print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
 
     def med(name: str, impl: str, k: int | None = None) -> float:
         vals = runs[(name, impl)]

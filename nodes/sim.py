@@ -18,6 +18,7 @@ from rollout.errors import ParameterError
 from rollout.messages import LATCHED_TOPICS, RolloutMessages, RunIdentity
 from rollout.policy import policy_for
 from rollout.runtime import LATCHED, LOSSLESS, Node, ok, run_node, shutdown
+from rollout.runtime.params import parse_env_ids
 from rollout.sim import DEFAULT_ENV, make_env, run_steps
 
 
@@ -50,19 +51,13 @@ class SimParams:
     """Torch threads for the policy (one is fastest on small machines)."""
 
 
-def parse_env_list(text: str, num_envs: int) -> list[int]:
-    """'0,2,5-7' -> [0, 2, 5, 6, 7], every one below `num_envs`."""
-    out: list[int] = []
-    try:
-        for part in filter(None, (p.strip() for p in str(text).split(","))):
-            lo, sep, hi = part.partition("-")
-            out += range(int(lo), int(hi) + 1) if sep else [int(lo)]
-    except ValueError:
-        raise ParameterError(f"env list {text!r} is not like 0,2,5-7") from None
-    bad = [k for k in out if not 0 <= k < num_envs]
+def tf_env_ids(text: str, num_envs: int) -> list[int]:
+    """The `tf_envs` parameter as env ids, every one below `num_envs`."""
+    ids = parse_env_ids(text, "tf_envs")
+    bad = [k for k in ids if k >= num_envs]
     if bad:
-        raise ParameterError(f"env {bad[0]} does not exist: there are {num_envs} envs (0..{num_envs - 1})")
-    return out
+        raise ParameterError(f"tf_envs: env {bad[0]} does not exist: there are {num_envs} envs (0..{num_envs - 1})")
+    return ids
 
 
 def step_budget(p: SimParams, dt: float) -> int | None:
@@ -87,7 +82,7 @@ class Sim(Node):
         self.policy = policy_for(info, p.policy, seed=p.seed, threads=p.torch_threads, config=p.policy_config or None)
         self.budget = step_budget(p, info.dt)
         identity = RunIdentity(seed=p.seed, policy=p.policy, policy_sha256=self.policy.sha256)
-        self.messages = RolloutMessages(info, identity, tf_envs=parse_env_list(p.tf_envs, p.num_envs))
+        self.messages = RolloutMessages(info, identity, tf_envs=tf_env_ids(p.tf_envs, p.num_envs))
         self.pubs = {
             topic: self.create_publisher(type_name, topic, LATCHED if topic in LATCHED_TOPICS else LOSSLESS)
             for topic, type_name in self.messages.topic_types.items()

@@ -17,20 +17,15 @@ from tqdm import tqdm
 from rollout.cli_errors import user_errors_exit
 from rollout.errors import RolloutError
 from rollout.export.to_npz import EXTRAS, bag_to_npz
+from rollout.runtime.params import parse_env_ids
 
 
 def parse_envs(text: str) -> list[int]:
     """'0,3,5-7' -> [0, 3, 5, 6, 7]."""
-    out: list[int] = []
-    try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            lo, sep, hi = part.partition("-")
-            out += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
-    except ValueError:
-        raise RolloutError(f"--envs takes env numbers and ranges like 0,3,5-7, not {text!r}") from None
-    if not out:
+    envs = parse_env_ids(text, "--envs")
+    if not envs:
         raise RolloutError("--envs is empty")
-    return out
+    return envs
 
 
 def parse_range(text: str, kind: type, flag: str) -> tuple:

@@ -17,6 +17,7 @@ Out: the video file. Stopped early (Ctrl-C, SIGTERM, ``max_frames``), the file i
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from rollout.cameras import parse_preset
 from rollout.codec import get_type
 from rollout.errors import ParameterError, RolloutError
 from rollout.runtime import LATCHED, LOSSLESS, Node, run_node
+from rollout.runtime.params import parse_env_ids
 from rollout.video import VideoWriter, check_output_path
 
 CAMERA_RAW = topics.CAMERA.removesuffix("/compressed")  # image_transport: raw next to .../compressed
@@ -67,7 +69,7 @@ class VideoEncoderParams:
     overlay: bool = True
     """Burn the step and the total reward into each frame."""
     source: Literal["auto", "render", "camera"] = "auto"
-    """render: draw the states; camera: encode the sim's camera images; auto: camera images when a sim publishes them."""
+    """render: draw the states; camera: encode the sim's camera images; auto: the camera's when a sim publishes them."""
     max_frames: int = 0
     """Finish the video and exit after this many frames; 0: no limit."""
     robot_timeout: float = 10.0
@@ -81,18 +83,10 @@ def parse_envs(text: str) -> list[int] | None:
     """'0,3,5-7' -> [0, 3, 5, 6, 7]; 'all' -> None (every env of the recording)."""
     if text.strip().lower() == "all":
         return None
-    out: list[int] = []
-    try:
-        for part in filter(None, (p.strip() for p in str(text).split(","))):
-            lo, sep, hi = part.partition("-")
-            out += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
-    except ValueError:
-        raise ParameterError(f"envs takes env numbers and ranges like 0-3 or 0,2,5 (or all), not {text!r}") from None
-    if not out:
+    envs = parse_env_ids(text, "envs")
+    if not envs:
         raise ParameterError(f"envs names no env: {text!r}")
-    if min(out) < 0:
-        raise ParameterError(f"env ids must be >= 0, got {text!r}")
-    return sorted(set(out), key=out.index)
+    return envs
 
 
 def check_params(p: VideoEncoderParams) -> None:
@@ -117,7 +111,7 @@ def check_params(p: VideoEncoderParams) -> None:
 
 
 def decode_image(msg: Any) -> np.ndarray:
-    """A sensor_msgs/CompressedImage (jpeg, png, ...) or Image (rgb8, bgr8, rgba8, bgra8, mono8) as [H, W, 3] uint8 RGB."""
+    """A sensor_msgs/CompressedImage (jpeg, png...) or Image (rgb8, bgr8, rgba8, bgra8, mono8) as RGB [H, W, 3]."""
     if hasattr(msg, "format"):  # CompressedImage
         import io
 
@@ -395,12 +389,11 @@ class RolloutVideo:
             return f"no frames written to {self.p.out}"
         w, h = self.writer.size or (self.p.width, self.p.height)
         what = "camera images" if self.mode == "camera" else "rendered states"
-        return f"wrote {self.p.out}: {self.frames} frames ({what}), {w}x{h}, {self.frames / self.writer.fps:.2f} s at {self.writer.fps:.4g} fps"
+        fps = self.writer.fps
+        return f"wrote {self.p.out}: {self.frames} frames ({what}), {w}x{h}, {self.frames / fps:.2f} s at {fps:.4g} fps"
 
 
 def _remove_empty(path: str) -> None:
-    import os
-
     try:
         if os.path.isfile(path) and os.path.getsize(path) == 0:
             os.unlink(path)

@@ -239,7 +239,8 @@ def test_writer_stopped_mid_run_leaves_a_playable_file(tmp_path, mode, sig):
     frames, seconds = probe(path)
     assert frames >= 100 and seconds == pytest.approx(frames / 25, abs=0.1)
     if "written" in out:  # the process lived to report: every frame it wrote is in the file
-        assert frames == int(out.split("written")[1])
+        written = int(out.split("written")[1])
+        assert written <= frames <= written + 1  # +1: Ctrl-C after a frame reached ffmpeg, before it was counted
         assert b"moof" not in path.read_bytes()  # closed properly: remuxed to a plain MP4
     meta, decoded = decode(path)
     assert meta["size"] == (160, 120) and decoded[-1].std() > 10

@@ -10,6 +10,7 @@ other directly, so traffic does not go through the router and outlives it.
 from __future__ import annotations
 
 import ctypes
+import atexit
 import json
 import os
 import signal
@@ -210,6 +211,7 @@ def init(args: list[str] | None = None, *, as_router: bool | None = None, signal
     with _context_lock:
         if _context is None:
             _context = Context(args, as_router=as_router)
+            atexit.register(close)  # an open session would keep the interpreter from exiting
             if signals and threading.current_thread() is threading.main_thread():
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, _on_signal)

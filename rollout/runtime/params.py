@@ -77,6 +77,20 @@ def parse_ros_args(argv: list[str]) -> tuple[RosArgs, list[str]]:
     return ros, rest
 
 
+def parse_env_ids(text: str, what: str = "envs") -> list[int]:
+    """'0,3,5-7' -> [0, 3, 5, 6, 7] (order kept, repeats dropped); a `ParameterError` otherwise."""
+    out: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in str(text).split(","))):
+            lo, sep, hi = part.partition("-")
+            out += range(int(lo), int(hi) + 1) if sep else [int(lo)]
+    except ValueError:
+        raise ParameterError(f"{what} takes env numbers and ranges like 0,3,5-7, not {text!r}") from None
+    if out and min(out) < 0:
+        raise ParameterError(f"{what}: env numbers start at 0, got {text!r}")
+    return list(dict.fromkeys(out))
+
+
 def parse_value(text: str) -> ParamValue:
     """A command-line value as YAML would read it: true/false, numbers, [lists], else a string."""
     lowered = text.strip().lower()
