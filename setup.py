@@ -35,13 +35,12 @@ setup(
     ],
     install_requires=[
         "numpy>=1.26",
-        "torch>=2.4,<3",
+        "torch>=2.13,<3",  # the .pt2 loader relies on 2.13's export internals to refuse pickles
         "eclipse-zenoh>=1.4,<2",
         "zstandard>=0.22",
         "lz4>=4.3",
         "viser>=1.0,<2",
         "trimesh>=4.0",
-        "imageio>=2.34",
         "imageio-ffmpeg>=0.5",
         "pillow>=10.1",
         "mujoco>=3.3",
@@ -50,7 +49,7 @@ setup(
         "pyyaml>=6.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "mcap>=1.2", "rosbags>=0.10", "yourdfpy>=0.0.56", "playwright>=1.40", "mcap-ros2-support>=0.5"],
+        "test": ["pytest>=8", "mcap>=1.2", "imageio>=2.34", "rosbags>=0.10", "yourdfpy>=0.0.56", "playwright>=1.40", "mcap-ros2-support>=0.5"],
     },
     zip_safe=False,
     entry_points={

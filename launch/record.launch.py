@@ -28,7 +28,8 @@ ARGS = [
 def nodes(a: dict[str, str]) -> list[NodeSpec]:
     view = a["view"].lower() == "true"
     realtime = view if a["realtime"] == "auto" else a["realtime"].lower() == "true"
-    takers = 1 + (a["video"] != "")  # the recorder, and the encoder: nothing is stepped before they listen
+    video = a["video"] != ""
+    takers = 1 + video + view  # recorder, encoder, viewer: nothing is stepped before they all listen
     graph = [
         NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"]}),
         NodeSpec(
@@ -49,8 +50,8 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
     ]
     if view:
         graph.append(NodeSpec("viser_bridge", params={"port": a["port"]}))
-    if a["video"]:
-        graph.append(NodeSpec("video_encoder", params={"out": a["video"]}))
+    if video:  # stopped with the sim, it first encodes the frames still queued
+        graph.append(NodeSpec("video_encoder", params={"out": a["video"], "drain_timeout": 110.0}, stop_timeout=120.0))
     return graph
 
 

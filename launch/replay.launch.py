@@ -40,7 +40,7 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
                 "loop": "false" if video else a["loop"],
                 "start_paused": "false" if video else a["start_paused"],
                 "start_offset": a["start_offset"],
-                "exit_at_end": "true" if video else "false",
+                "exit_at_end": "false",  # with a video the encoder ends the launch once it has every frame
                 "wait_for_subscribers": 1 if video else 0,
             },
             shutdown_on_exit=not video,

@@ -12,6 +12,7 @@ in publishers' sequence numbers. A SIGKILL leaves every complete chunk readable
 from __future__ import annotations
 
 import fnmatch
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,6 +145,10 @@ class Recorder(Node):
         path = self.bag.close()
         counts = self.bag.counts
         super().destroy_node()
+        if not any(counts.values()):  # nothing arrived (e.g. the sim failed at start): leave no empty bag
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            print(f"no messages arrived; no bag written at {path}", flush=True)
+            return
         lines = [f"bag: {path}"]
         lines += [f"  {topic}: {n} messages" for topic, n in counts.items()]
         if self.gaps.missing:

@@ -70,11 +70,22 @@ def topic_list(text: str) -> list[str]:
 
 
 def latest_recording(root: str = "rollouts") -> Path:
-    """The newest recording under `root` (the recorder's default output folder)."""
-    found = sorted(Path(root).glob("rollout_*"), key=lambda p: p.stat().st_mtime) if Path(root).is_dir() else []
-    if not found:
-        raise BagError(f"bag:=latest found no recording in {Path(root).resolve()}")
-    return found[-1]
+    """The newest rollout recording under `root` (the recorder's default output folder): a bag
+    folder or .mcap file with /rollout/state messages; NPZ files and empty bags are passed over."""
+    folder = Path(root)
+    found = [
+        p
+        for p in (folder.iterdir() if folder.is_dir() else ())
+        if p.suffix == ".mcap" or (p.is_dir() and ((p / "metadata.yaml").is_file() or any(p.glob("*.mcap"))))
+    ]
+    for path in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            with Bag(path) as bag:
+                if topics.STATE in bag.topics and bag.count(topics.STATE):
+                    return path
+        except RolloutError:
+            continue  # a broken bag is not the latest recording
+    raise BagError(f"bag:=latest found no rollout recording in {folder.resolve()}")
 
 
 def open_rollout_bag(path: str) -> Bag:

@@ -411,8 +411,17 @@ def _load_export_weights_only(path: Path) -> Any:
     unpickling is refused.
     """
     import torch
-    import torch.export.pt2_archive._package as package
 
+    try:
+        import torch.export.pt2_archive._package as package
+    except ImportError:
+        package = None
+    if package is None or not hasattr(package, "pickle") or not hasattr(torch._C, "_pickle_load_obj"):
+        # fail closed: without both hooks an untrusted .pt2 could unpickle code
+        raise PolicyError(
+            f"cannot load {path} safely with torch {torch.__version__} (tested with 2.13); "
+            "use that torch version or a state_dict checkpoint with its JSON config"
+        )
     real_load = torch.load
 
     def weights_only_load(*args: Any, **kwargs: Any) -> Any:
@@ -424,10 +433,8 @@ def _load_export_weights_only(path: Path) -> Any:
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock.patch.object(torch, "load", weights_only_load))
-        if hasattr(package, "pickle"):
-            stack.enter_context(mock.patch.object(package, "pickle", SimpleNamespace(loads=refuse, load=refuse)))
-        if hasattr(torch._C, "_pickle_load_obj"):
-            stack.enter_context(mock.patch.object(torch._C, "_pickle_load_obj", refuse))
+        stack.enter_context(mock.patch.object(package, "pickle", SimpleNamespace(loads=refuse, load=refuse)))
+        stack.enter_context(mock.patch.object(torch._C, "_pickle_load_obj", refuse))
         return torch.export.load(str(path))
 
 

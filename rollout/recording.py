@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rollout.bag import BagWriter, Compression
+from rollout.errors import ParameterError
 from rollout.messages import LATCHED_TOPICS, RolloutMessages, RunIdentity
 from rollout.policy import policy_for
 from rollout.sim import VectorEnv, run_steps
@@ -53,7 +54,7 @@ class RolloutRecorder:
             tf_envs: envs drawn in Foxglove through /tf and /robot_description.
         """
         if max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+            raise ParameterError(f"max_steps must be at least 1, got {max_steps}")
         self.env = env
         self.max_steps = max_steps
         self.out = Path(out) if out is not None else default_bag_path()

@@ -13,13 +13,15 @@ import pytest
 from rollout.bag import Bag, BagWriter, info
 from rollout.codec import get_type, serialize
 from rollout.errors import BagError
-from rollout.export.synthetic import T0, write_synthetic_rollout
+from rollout.export.synthetic import CORE_TOPICS, T0, write_synthetic_rollout
 
 
 @pytest.fixture(scope="module")
 def rollout_bag(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     path = tmp_path_factory.mktemp("bags") / "run"
-    rec = write_synthetic_rollout(path, steps=50, num_envs=5, obs_dim=9, chunk_size=3000, compression="lz4", first_step=100)
+    rec = write_synthetic_rollout(
+        path, steps=50, num_envs=5, obs_dim=9, chunk_size=3000, compression="lz4", first_step=100, topics=CORE_TOPICS
+    )
     return path, rec
 
 

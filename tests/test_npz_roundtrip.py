@@ -16,6 +16,7 @@ from rosbags.highlevel import AnyReader
 from rollout.bag import Bag
 from rollout.errors import BagError
 from rollout.export import EXTRAS, bag_to_npz, load_npz, npz_to_bag
+from rollout.export.from_npz import BASE_MODEL
 from rollout.export.synthetic import write_synthetic_rollout
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +100,8 @@ def test_npz_from_the_original_tool_becomes_a_replayable_bag(tmp_path: Path) -> 
     with Bag(bag) as b:
         robot = b.decode("/rollout/robot", 0)
         assert (robot.num_envs, robot.obs_dim, robot.act_dim) == (2, 6, 2)
-        assert robot.reward_term_names == ["alive", "track"] and robot.model == "" and robot.dt == 0.02
+        assert robot.reward_term_names == ["alive", "track"] and robot.dt == 0.02
+        assert robot.model == BASE_MODEL and robot.body_names == ["base"]  # no model in the NPZ: the base is drawn
         assert b.topics["/rollout/robot"].latched
         times = b.log_times("/rollout/state")
         assert np.all(np.diff(times) == 20_000_000) and times[0] > 10**18  # wall-clock stamps

@@ -250,3 +250,16 @@ def test_bad_bags_end_in_one_line_and_a_nonzero_exit(tmp_path: Path, router_env:
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("replay: error: ") and cases[name][1] in lines[0], (name, err)
         assert out == ""
+
+
+def test_bag_latest_is_the_newest_recording_not_an_npz_or_an_empty_bag(tmp_path: Path) -> None:
+    from rollout.export import bag_to_npz
+    from rollout.nodes.replay import latest_recording
+
+    root = tmp_path / "rollouts"
+    old = record_humanoid(root / "rollout_20260101_000000_000", num_envs=1, steps=3)
+    good = record_humanoid(root / "rollout_20260102_000000_000", num_envs=1, steps=3)
+    bag_to_npz(good, root / "rollout_20260102_000000_000.npz")  # newer, but not a bag
+    with BagWriter(root / "rollout_20260103_000000_000") as empty:  # newer, but holds no states
+        empty.add_topic(T.ROBOT, "rollout_msgs/msg/RobotDescription", latched=True)
+    assert latest_recording(str(root)) == good != old

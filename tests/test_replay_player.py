@@ -14,7 +14,7 @@ from rollout import topics as T
 from rollout.bag import Bag
 from rollout.codec import deserialize
 from rollout.errors import BagError, RolloutError
-from rollout.export.synthetic import T0, Recorded, write_synthetic_rollout
+from rollout.export.synthetic import CORE_TOPICS, T0, Recorded, write_synthetic_rollout
 from rollout.replay import Item, Player, timeline, timeline_arrays
 from recordings import record_humanoid
 
@@ -37,7 +37,7 @@ class FakeClock:
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Recorded]:
     path = tmp_path_factory.mktemp("bags") / "synthetic"
-    return path, write_synthetic_rollout(path, steps=20, num_envs=4, chunk_size=4000)
+    return path, write_synthetic_rollout(path, steps=20, num_envs=4, chunk_size=4000, topics=CORE_TOPICS)
 
 
 @pytest.fixture(scope="module")
@@ -348,7 +348,7 @@ def test_timeline_holds_the_reward_series_of_the_chosen_envs(synthetic: tuple[Pa
             assert np.array_equal(a["terms"][k], rec.terms[name][:, [3, 1]])
             assert np.allclose(a["terms_mean"][k], rec.terms[name].mean(axis=1), atol=1e-6)
         assert np.allclose(a["total_mean"], rec.rew.mean(axis=1), atol=1e-6)
-        assert a["episode_steps"].size == 0  # the synthetic rollout records no episode events
+        assert a["episode_steps"].size == 0  # CORE_TOPICS: this synthetic bag has no episode events
         full = timeline_arrays(timeline(bag))
         assert full["env_ids"].tolist() == [0, 1, 2, 3] and np.array_equal(full["total"], rec.rew)
         with pytest.raises(RolloutError, match="env 4 is not in this run, which has 4 envs"):

@@ -262,6 +262,26 @@ def test_a_run_stopped_by_ctrl_c_leaves_a_playable_file(router, feeder, recorded
     assert decoded[-1].std() > 20 and b"moof" not in out.read_bytes()
 
 
+def test_sigterm_draws_the_states_sent_before_it_but_not_those_sent_after(router, feeder, recorded, tmp_path):
+    """How a launcher stops the encoder once the sim has exited: what is still queued becomes frames;
+    a publisher still going after the stop (a replay) does not keep the encoder drawing."""
+    out = tmp_path / "drained.mp4"
+    proc = start_encoder(router, out)
+    feeder.wait_for_encoder(proc)
+    feeder.play(recorded)  # all sent at once: most of it is still queued when the signal comes
+    proc.send_signal(signal.SIGTERM)
+    for line in proc.stderr:  # type: ignore[union-attr]
+        if "stopping: drawing the states still in flight" in line:
+            break
+    else:
+        pytest.fail(f"the encoder did not drain what was in flight: {proc.communicate()}")
+    feeder.play(recorded)  # sent after the stop: step 0 again, which would start a second stretch
+    rc, err = wait(proc)
+    assert rc == 0, err
+    assert f"{STEPS} frames" in err, err
+    assert probe(out)[0] == STEPS
+
+
 def test_max_frames_ends_the_video_early(router, feeder, recorded, tmp_path):
     out = tmp_path / "short.mp4"
     proc = start_encoder(router, out, max_frames=5)
@@ -361,8 +381,8 @@ def test_envs_missing_from_the_recording_end_in_a_clear_error(router, feeder, re
 @pytest.mark.parametrize("fps", [0, 30])
 def test_a_looping_replay_starts_a_new_stretch_instead_of_freezing(recorded, tmp_path, fps):
     """Sim time jumping back (loop on, or a seek) restarts the frame clock; no frames are lost or stuck.
-    (In-process: the node's logic without middleware, fed the same messages twice.)"""
-    from rollout.nodes.video_encoder import RolloutVideo, VideoEncoderParams
+    (In-process: the node's frame logic, `RolloutVideo`, without middleware, fed the same messages twice.)"""
+    from rollout.video_stream import RolloutVideo
 
     types = {
         t: get_type(n)
@@ -373,7 +393,7 @@ def test_a_looping_replay_starts_a_new_stretch_instead_of_freezing(recorded, tmp
         )
     }
     out = tmp_path / "loop.mp4"
-    video = RolloutVideo(VideoEncoderParams(out=str(out), width=W, height=H, fps=fps, overlay=False))
+    video = RolloutVideo(str(out), width=W, height=H, fps=fps, overlay=False)
     video.add_robot(deserialize(recorded[topics.ROBOT][0], types[topics.ROBOT]))
     for _ in range(2):
         for state, reward in zip(recorded[topics.STATE], recorded[topics.REWARD_TERMS]):

@@ -1,11 +1,16 @@
 """NPZ -> bag: turn an .npz in the documented schema into a bag the replay node and viewer play.
 
+The bag holds what a recording of the same values would (the messages are built by
+`RolloutMessages`, as the sim node builds them): State, Action, RewardTerms and base poses every
+step, episode events where `info` has done flags (returns and lengths summed from `rew`), and
+the RobotDescription with what can be inferred (env count, dims, reward term names, dt).
+
 NPZ files made by other tools (ProtoMotions' exporter this project grew out of) often have only
-the six documented keys: then the bag gets State (obs, base pose, done flags from `info`),
-Action and RewardTerms messages, and a RobotDescription with what can be inferred (env count,
-dims, reward term names, dt) and no robot model. The viewer then shows the reward plots, the
-timeline and each env's base pose, but no robot body (that needs a model and body poses, which
-an NPZ written by `to_npz --extra robot,body_poses,joint_pos` carries).
+the six documented keys and so no robot model and no body poses. Then the base is drawn as the
+robot: the one body "base" (its poses are base_pos/base_quat) of a small box model (`BASE_MODEL`),
+so the viewer, the video encoder and Foxglove (/tf, /robot_description of env 0) all show each
+env's base moving. An NPZ written by `to_npz --extra robot,body_poses,joint_pos` carries the real
+model and body poses, and the bag draws the real robot.
 
 `info` is a pickled object array: unpickling runs code chosen by whoever made the file, so it
 is loaded only when the caller passes `allow_pickle=True` (`--allow-pickle`).
@@ -22,15 +27,30 @@ from typing import Any
 
 import numpy as np
 
-from rollout import __version__
 from rollout.bag import BagWriter
 from rollout.bag.compression import Compression
-from rollout.codec import get_type, serialize
 from rollout.errors import BagError
-from rollout.export.to_npz import ACTION, REWARD, ROBOT, STATE
+from rollout.export.records import RolloutArrays, write_records
+from rollout.messages import RolloutMessages
+from rollout.sim import EnvInfo
 
 DEFAULT_DT = 1.0 / 30.0  # used only when neither --dt, the NPZ's dt nor info's sim times give one
 REQUIRED = ("obs", "act", "rew", "base_pos", "base_quat")
+
+BASE_BODY = "base"
+BASE_MODEL = """<mujoco model="base">
+  <worldbody>
+    <body name="base">
+      <freejoint name="base"/>
+      <geom name="base" type="box" size="0.15 0.1 0.05" rgba="0.35 0.55 0.85 1"/>
+      <geom name="front" type="sphere" size="0.04" pos="0.15 0 0.05" rgba="0.95 0.6 0.2 1"/>
+    </body>
+  </worldbody>
+</mujoco>
+"""
+"""The robot drawn for an NPZ without a model: a 0.3 m box on the floating base, a dot marking its +x."""
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first local file header, or an empty zip
 
 PICKLE_HINT = (
     "its `info` is a pickled object array, and unpickling can run code chosen by whoever made the "
@@ -52,6 +72,7 @@ def load_npz(path: str | os.PathLike[str], *, allow_pickle: bool = False, info: 
     p = Path(path)
     if not p.is_file():
         raise BagError(f"{p} does not exist" if not p.exists() else f"{p} is not a file")
+    _check_magic(p)
     try:
         z = np.load(p, allow_pickle=allow_pickle)
     except (OSError, ValueError, zipfile.BadZipFile) as e:
@@ -87,6 +108,26 @@ def load_npz(path: str | os.PathLike[str], *, allow_pickle: bool = False, info: 
     return out
 
 
+def _check_magic(p: Path) -> None:
+    """Refuse a file that is not a zip before numpy tries to read it as a pickle."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise BagError(f"cannot read {p}: {e.strerror or e}") from None
+    if head.startswith(ZIP_MAGIC):
+        return
+    if head.startswith(b"\x93NUMPY"):
+        raise BagError(f"{p} is a single .npy array, not an .npz with obs, act, rew, ...")
+    if not head:
+        why = "the file is empty"
+    elif head.startswith(b"\x89MCAP"):
+        why = "it is an MCAP bag; to_npz converts a bag to an .npz"
+    else:
+        why = "it does not start with a zip header; an .npz is a zip archive of .npy arrays"
+    raise BagError(f"{p} is not an .npz file ({why})")
+
+
 def _as_array(v: Any, dtype: Any, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
     if v is None:
         return None
@@ -94,12 +135,6 @@ def _as_array(v: Any, dtype: Any, shape: tuple[int, ...] | None = None) -> np.nd
         v = v.detach().cpu().numpy()
     a = np.asarray(v, dtype=dtype)
     return a.reshape(shape) if shape is not None else a
-
-
-def _stamp(header_cls: type, ns: int) -> Any:
-    h = header_cls()
-    h.stamp.sec, h.stamp.nanosec = ns // 1_000_000_000, ns % 1_000_000_000
-    return h
 
 
 def npz_to_bag(
@@ -164,96 +199,68 @@ def npz_to_bag(
     if not term_names and extra_terms:
         term_names = extra_terms
 
-    State = get_type("rollout_msgs/msg/State")
-    Action = get_type("rollout_msgs/msg/Action")
-    RewardTerms = get_type("rollout_msgs/msg/RewardTerms")
-    RewardTerm = get_type("rollout_msgs/msg/RewardTerm")
-    Robot = get_type("rollout_msgs/msg/RobotDescription")
-    Header = get_type("std_msgs/msg/Header")
-
     t0 = time.time_ns() if start_time is None else int(start_time)
     offsets = np.round((sim_times - sim_times[0]) * 1e9).astype(np.int64) if T else np.zeros(0, np.int64)
     if T > 1 and not np.all(np.diff(offsets) > 0):  # sim time not increasing (resets): space steps by dt
         offsets = (np.arange(T) * dt * 1e9).astype(np.int64)
-    joint_pos = z.get("joint_pos")
-    body_poses = z.get("body_poses")
-    n_joints = joint_pos.shape[2] if joint_pos is not None else 0
-    n_bodies = body_poses.shape[2] if body_poses is not None else 0
 
-    def names(key: str) -> list[str]:
-        return [str(x) for x in z[key].tolist()] if key in z else []
+    def names(key: str) -> tuple[str, ...]:
+        return tuple(str(x) for x in z[key].tolist()) if key in z else ()
 
-    def flags(t: int, key: str) -> np.ndarray:
+    def flags(key: str) -> np.ndarray:
         if key in z:
-            return np.asarray(z[key][t], bool)
-        v = _as_array(entry(t, key), bool)
-        if v is None:
-            return np.zeros(N, bool)
-        return v.reshape(N)
+            return np.asarray(z[key], bool).reshape(T, N)
+        out = np.zeros((T, N), bool)
+        for t in range(T):
+            v = _as_array(entry(t, key), bool)
+            if v is not None:
+                out[t] = v.reshape(N)
+        return out
 
+    model = str(z["robot_model"]) if "robot_model" in z else ""
+    model_format = str(z["robot_model_format"]) if "robot_model_format" in z else ""
+    body_names, body_poses = names("body_names"), z.get("body_poses")
+    if body_poses is None and not model:  # nothing to draw the robot with: draw the base
+        body_names, model, model_format = (BASE_BODY,), BASE_MODEL, "mjcf"
+        body_poses = np.concatenate([z["base_pos"], z["base_quat"]], axis=-1, dtype=np.float32)[:, :, None, :]
+    elif body_poses is not None and len(body_names) != body_poses.shape[2]:
+        body_names = tuple(f"body_{b}" for b in range(body_poses.shape[2]))
     try:
-        with BagWriter(out, compression=compression) as bag:
-            bag.add_topic(ROBOT, Robot.__msgtype__, latched=True)
-            bag.add_topic(STATE, State.__msgtype__)
-            bag.add_topic(ACTION, Action.__msgtype__)
-            bag.add_topic(REWARD, RewardTerms.__msgtype__)
-            robot = Robot(
-                header=_stamp(Header, t0),
-                model_format=str(z["robot_model_format"]) if "robot_model_format" in z else "",
-                model=str(z["robot_model"]) if "robot_model" in z else "",
-                body_names=names("body_names"),
-                joint_names=names("joint_names"),
-                action_names=names("action_names"),
-                reward_term_names=term_names,
-                dt=dt,
-                num_envs=N,
-                obs_dim=obs_dim,
-                act_dim=act_dim,
-                env_spacing=0.0,  # poses in an NPZ are world poses, already laid out
-                env=str(z["env"]) if "env" in z else f"npz:{src.name}",
-                seed=0,
-                policy="",
-                policy_sha256="",
-                rollout_version=__version__,
-            )
-            bag.write(ROBOT, serialize(robot), t0)
-            for t in range(T):
-                ns = t0 + int(offsets[t])
-                step, sim_time = int(steps[t]), float(sim_times[t])
-                done = flags(t, "done")
-                state = State(
-                    header=_stamp(Header, ns), step=step, sim_time=sim_time, num_envs=N, obs_dim=obs_dim,
-                    num_joints=n_joints, num_bodies=n_bodies,
-                    obs=np.asarray(obs[t], np.float32), base_pos=np.asarray(z["base_pos"][t], np.float32),
-                    base_quat=np.asarray(z["base_quat"][t], np.float32),
-                    joint_pos=np.asarray(joint_pos[t], np.float32) if joint_pos is not None else np.zeros(0, np.float32),
-                    body_poses=np.asarray(body_poses[t], np.float32) if body_poses is not None else np.zeros(0, np.float32),
-                    done=done, terminated=flags(t, "terminated"), truncated=flags(t, "truncated"),
-                )  # fmt: skip
-                bag.write(STATE, serialize(state), ns)
-                action = Action(
-                    header=_stamp(Header, ns), step=step, sim_time=sim_time, num_envs=N, act_dim=act_dim,
-                    policy_enabled=True, action=np.asarray(z["act"][t], np.float32),
-                )  # fmt: skip
-                bag.write(ACTION, serialize(action), ns)
-                rt = entry(t, "reward_terms")
-                terms = []
-                for name in term_names:
-                    if isinstance(rt, dict) and name in rt:
-                        value = _as_array(rt[name], np.float32, (N,))
-                    elif f"term_{name}" in z:
-                        value = np.asarray(z[f"term_{name}"][t], np.float32)
-                    else:
-                        raise BagError(f"{src}: reward term {name!r} is missing at step {step}")
-                    terms.append(RewardTerm(name=name, mean=float(value.mean()) if N else 0.0, value=value))
-                total = np.asarray(z["rew"][t], np.float32)
-                reward = RewardTerms(
-                    header=_stamp(Header, ns), step=step, sim_time=sim_time, terms=terms,
-                    total_mean=float(total.mean()) if N else 0.0, total=total,
-                )  # fmt: skip
-                bag.write(REWARD, serialize(reward), ns)
-                if progress is not None and (t % 64 == 0 or t == T - 1):
-                    progress(t + 1, T)
+        terms = np.zeros((T, len(term_names), N), np.float32)
+        for t in range(T):
+            rt = entry(t, "reward_terms")
+            for k, name in enumerate(term_names):
+                if isinstance(rt, dict) and name in rt:
+                    terms[t, k] = _as_array(rt[name], np.float32, (N,))
+                elif f"term_{name}" in z:
+                    terms[t, k] = z[f"term_{name}"][t]
+                else:
+                    raise BagError(f"{src}: reward term {name!r} is missing at step {int(steps[t])}")
+        done, terminated, truncated = flags("done"), flags("terminated"), flags("truncated")
     except (ValueError, TypeError) as e:
         raise BagError(f"{src}: info at some step is not in the documented form ({e})") from None
+    if not ("terminated" in z or any(entry(t, "terminated") is not None for t in range(T))):
+        terminated = done & ~truncated  # only done flags: an episode that was not cut short ended
+    env_info = EnvInfo(
+        name=str(z["env"]) if "env" in z else f"npz:{src.name}",
+        num_envs=N,
+        obs_dim=obs_dim,
+        act_dim=act_dim,
+        dt=dt,
+        body_names=body_names,
+        joint_names=names("joint_names"),
+        action_names=names("action_names"),
+        reward_term_names=tuple(term_names),
+        model_format=model_format,  # type: ignore[arg-type]
+        model_text=model,
+        env_spacing=0.0,  # poses in an NPZ are world poses, already laid out
+    )
+    arrays = RolloutArrays(
+        steps=steps, sim_time=sim_times, obs=obs, act=z["act"], rew=z["rew"], terms=terms,
+        base_pos=z["base_pos"], base_quat=z["base_quat"], done=done, terminated=terminated, truncated=truncated,
+        joint_pos=z.get("joint_pos"), body_poses=body_poses,
+    )  # fmt: skip
+    messages = RolloutMessages(env_info, tf_envs=(0,) if body_poses is not None else ())
+    with BagWriter(out, compression=compression) as bag:
+        write_records(bag, messages, arrays.records(), t0 + offsets, latched_stamp=t0, progress=progress)
     return out

@@ -1,26 +1,37 @@
 """A synthetic rollout recorded straight into a bag, for tests and benchmarks.
 
-Writes what the sim node publishes (RobotDescription once, then State, Action and RewardTerms
-per control step) with random but reproducible values, and returns the values it wrote so a
-test can compare what comes back out of the bag against them.
+Writes what the sim node publishes, through the same `RolloutMessages` builder:
+RobotDescription once, then per control step State, Action, RewardTerms, base poses and (where
+episodes end) episode events, with random but reproducible values, and returns the values it
+wrote so a test can compare what comes back out of the bag against them. The model is
+`<mujoco/>` (no bodies), so there is no /tf or /robot_description.
+
+Log times: step t's state at `T0 + t * dt`, its action 1 us later, its reward terms 2 us, its
+episode events 3 us and its base poses 4 us later (as if received one after another); the robot
+description at `T0 - 1000`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rollout import __version__
 from rollout.bag import BagWriter
 from rollout.bag.compression import Compression
-from rollout.codec import get_type, serialize
-from rollout.export.to_npz import ACTION, REWARD, ROBOT, STATE
+from rollout.export.records import RolloutArrays, write_records
+from rollout.messages import RolloutMessages, RunIdentity
+from rollout.sim import EnvInfo
+from rollout.topics import ACTION, BASE_POSES, EPISODES, REWARD_TERMS, ROBOT, STATE
 
 T0 = 1_750_000_000_000_000_000  # a wall-clock epoch time, ns (Foxglove dislikes times near zero)
+DELAYS = {STATE: 0, ACTION: 1000, REWARD_TERMS: 2000, EPISODES: 3000, BASE_POSES: 4000}
+CORE_TOPICS = (ROBOT, STATE, ACTION, REWARD_TERMS)
+"""The robot description and the three per-step topics every rollout bag has: pass as `topics=`
+for a bag without episode events and base poses (a simpler layout for player and reader tests)."""
 
 
 @dataclass
@@ -60,12 +71,14 @@ def write_synthetic_rollout(
     chunk_size: int | None = None,
     drop: dict[str, Sequence[int]] | None = None,
     first_step: int = 0,
+    topics: Collection[str] | None = None,
 ) -> Recorded:
     """Record a synthetic rollout into a new bag at `path`.
 
     Args:
         drop: {topic: [step indices]} messages not written (as if the recorder missed them).
         first_step: step number of the first control step.
+        topics: write only these topics (default: every topic the sim publishes), e.g. `CORE_TOPICS`.
     """
     rng = np.random.default_rng(seed)
     T, N = steps, num_envs
@@ -92,54 +105,31 @@ def write_synthetic_rollout(
         dt=dt,
         log_times=T0 + np.arange(T, dtype=np.int64) * int(dt * 1e9),
     )
-    drop = {k: set(v) for k, v in (drop or {}).items()}
-    State = get_type("rollout_msgs/msg/State")
-    Action = get_type("rollout_msgs/msg/Action")
-    RewardTerms = get_type("rollout_msgs/msg/RewardTerms")
-    RewardTerm = get_type("rollout_msgs/msg/RewardTerm")
-    Robot = get_type("rollout_msgs/msg/RobotDescription")
-    Header = get_type("std_msgs/msg/Header")
-
-    def header(ns: int) -> object:
-        h = Header(frame_id="world")
-        h.stamp.sec, h.stamp.nanosec = ns // 1_000_000_000, ns % 1_000_000_000
-        return h
-
+    info = EnvInfo(
+        name="synthetic",
+        num_envs=N,
+        obs_dim=obs_dim,
+        act_dim=act_dim,
+        dt=dt,
+        body_names=tuple(f"body{b}" for b in range(num_bodies)),
+        joint_names=tuple(f"joint{j}" for j in range(num_joints)),
+        action_names=tuple(f"act{a}" for a in range(act_dim)),
+        reward_term_names=tuple(term_names),
+        model_format="mjcf",
+        model_text="<mujoco/>",  # no bodies: viewers draw one sphere per body; no /tf or URDF
+        env_spacing=2.0,
+    )
+    messages = RolloutMessages(info, RunIdentity(seed=seed, policy="zero"), tf_envs=())
+    arrays = RolloutArrays(
+        steps=rec.steps, sim_time=rec.sim_time, obs=rec.obs, act=rec.act, rew=rec.rew,
+        terms=np.stack(list(terms.values()), axis=1) if terms else np.zeros((T, 0, N), f32),
+        base_pos=rec.base_pos, base_quat=rec.base_quat, done=rec.done, terminated=rec.terminated,
+        truncated=rec.truncated, joint_pos=rec.joint_pos, body_poses=rec.body_poses,
+    )  # fmt: skip
     kwargs = {} if chunk_size is None else {"chunk_size": chunk_size}
     with BagWriter(Path(path), compression=compression, **kwargs) as bag:
-        bag.add_topic(ROBOT, "rollout_msgs/msg/RobotDescription", latched=True)
-        bag.add_topic(STATE, "rollout_msgs/msg/State")
-        bag.add_topic(ACTION, "rollout_msgs/msg/Action")
-        bag.add_topic(REWARD, "rollout_msgs/msg/RewardTerms")
-        robot = Robot(
-            header=header(T0 - 1000), model_format="mjcf", model="<mujoco/>",
-            body_names=[f"body{b}" for b in range(num_bodies)], joint_names=[f"joint{j}" for j in range(num_joints)],
-            action_names=[f"act{a}" for a in range(act_dim)], reward_term_names=list(term_names), dt=dt,
-            num_envs=N, obs_dim=obs_dim, act_dim=act_dim, env_spacing=2.0, env="synthetic", seed=seed,
-            policy="zero", policy_sha256="", rollout_version=__version__,
+        write_records(
+            bag, messages, arrays.records(), rec.log_times, latched_stamp=T0 - 1000,
+            topics=topics, delays=DELAYS, drop={k: set(v) for k, v in (drop or {}).items()},
         )  # fmt: skip
-        bag.write(ROBOT, serialize(robot), T0 - 1000)
-        for t in range(T):
-            ns, step, sim_time = int(rec.log_times[t]), int(rec.steps[t]), float(rec.sim_time[t])
-            if t not in drop.get(STATE, ()):
-                msg = State(
-                    header=header(ns), step=step, sim_time=sim_time, num_envs=N, obs_dim=obs_dim,
-                    num_joints=num_joints, num_bodies=num_bodies, obs=rec.obs[t], base_pos=rec.base_pos[t],
-                    base_quat=rec.base_quat[t], joint_pos=rec.joint_pos[t], body_poses=rec.body_poses[t],
-                    done=rec.done[t], terminated=rec.terminated[t], truncated=rec.truncated[t],
-                )  # fmt: skip
-                bag.write(STATE, serialize(msg), ns, sequence=t + 1)
-            if t not in drop.get(ACTION, ()):
-                msg = Action(
-                    header=header(ns), step=step, sim_time=sim_time, num_envs=N, act_dim=act_dim,
-                    policy_enabled=True, action=rec.act[t],
-                )  # fmt: skip
-                bag.write(ACTION, serialize(msg), ns + 1000, sequence=t + 1)
-            if t not in drop.get(REWARD, ()):
-                msg = RewardTerms(
-                    header=header(ns), step=step, sim_time=sim_time,
-                    terms=[RewardTerm(name=k, mean=float(v[t].mean()), value=v[t]) for k, v in terms.items()],
-                    total_mean=float(rec.rew[t].mean()), total=rec.rew[t],
-                )  # fmt: skip
-                bag.write(REWARD, serialize(msg), ns + 2000, sequence=t + 1)
     return rec

@@ -38,6 +38,8 @@ class NodeSpec:
     arguments: tuple[str, ...] = ()
     shutdown_on_exit: bool = False
     """When this node exits, stop the whole launch (like launch's `on_exit=Shutdown()`)."""
+    stop_timeout: float = 10.0
+    """Seconds this node gets to finish its work (files, queued frames) after SIGTERM, before SIGKILL."""
 
     @property
     def node_name(self) -> str:

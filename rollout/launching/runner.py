@@ -23,7 +23,6 @@ from types import ModuleType
 from rollout.errors import LaunchError
 from rollout.launching.description import Arg, NodeSpec, describe_arguments, parse_launch_arguments
 
-STOP_GRACE = 10.0  # seconds a node gets to finish its files after SIGTERM, before SIGKILL
 _PR_SET_PDEATHSIG = 1
 
 
@@ -151,9 +150,9 @@ class Launcher:
             if r.proc.poll() is None:
                 r.proc.send_signal(signal.SIGTERM)
                 try:
-                    r.proc.wait(STOP_GRACE)
+                    r.proc.wait(r.spec.stop_timeout)
                 except subprocess.TimeoutExpired:
-                    self.say("launch", f"{r.spec.node_name} did not stop within {STOP_GRACE:.0f} s; killing it")
+                    self.say("launch", f"{r.spec.node_name} did not stop within {r.spec.stop_timeout:g} s; killing it")
                     r.proc.kill()
                     r.proc.wait()
             r.reader.join(2.0)

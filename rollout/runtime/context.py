@@ -62,6 +62,18 @@ def _config(mode: str, connect: list[str], listen: list[str]) -> zenoh.Config:
         "scouting": {"multicast": {"enabled": False}, "gossip": {"enabled": True}},
         # advanced publishers (transient local) need timestamps, as in rmw_zenoh's configs
         "timestamping": {"enabled": {"router": True, "peer": True, "client": True}},
+        # rmw_zenoh's values: a BLOCK publisher whose subscriber stalls (a recorder on a slow disk) closes
+        # the link only after 60 s (zenoh: 5 s), and a closing session gets lease / keep_alive = 30 s
+        # (zenoh: 2.5 s) to flush what is still queued for a slow subscriber, instead of dropping it
+        "transport": {
+            "link": {
+                "tx": {
+                    "lease": 60_000,
+                    "keep_alive": 2,
+                    "queue": {"congestion_control": {"block": {"wait_before_close": 60_000_000}}},
+                }
+            }
+        },
     }
     return zenoh.Config.from_json5(json.dumps(cfg))
 
@@ -175,6 +187,7 @@ class Context:
         self._ids = 0
         self._ids_lock = threading.Lock()
         self._closed = False
+        self.retired: list[object] = []  # zenoh publishers of destroyed nodes, undeclared by session.close()
 
     def next_id(self) -> int:
         with self._ids_lock:
@@ -195,6 +208,7 @@ class Context:
             self.graph.close()
         finally:
             self.session.close()
+            self.retired.clear()
 
 
 _context: Context | None = None

@@ -97,8 +97,13 @@ class Timer:
         return self.cancelled
 
 
+KEEP_ALL_ITEMS = 64
+KEEP_ALL_BYTES = 64 << 20  # so a slow taker of 8 MB messages holds ~8 of them, not 64 (0.5 GB)
+
+
 class Mailbox:
-    """A subscription's incoming queue: keep-last drops the oldest; keep-all makes the sender wait.
+    """A subscription's incoming queue: keep-last drops the oldest; keep-all makes the sender wait
+    once it holds KEEP_ALL_ITEMS messages or KEEP_ALL_BYTES bytes (always room for one).
 
     Scheduled on the executor at most once at a time, so a slow consumer never piles up work.
     """
@@ -107,22 +112,28 @@ class Mailbox:
         self._executor = executor
         self._handle = handle
         self._keep_all = keep_all
-        self._capacity = max(depth, 1) if not keep_all else 64
-        self._items: deque[object] = deque(maxlen=None if keep_all else self._capacity)
+        self._capacity = max(depth, 1) if not keep_all else KEEP_ALL_ITEMS
+        self._items: deque[tuple[object, int]] = deque(maxlen=None if keep_all else self._capacity)
+        self._bytes = 0  # queued bytes (keep-all only)
         self._cv = threading.Condition()
         self._scheduled = False
         self.dropped = 0
 
-    def put(self, item: object) -> None:
-        """Called on a transport thread."""
+    def put(self, item: object, size: int = 0) -> None:
+        """Called on a transport thread; `size`: the item's bytes, for keep-all's byte bound."""
         with self._cv:
             if self._keep_all:
                 # back-pressure: holding the transport thread makes a BLOCK publisher wait
-                while len(self._items) >= self._capacity and not self._executor.stopped:
+                while (
+                    self._items
+                    and (len(self._items) >= self._capacity or self._bytes + size > KEEP_ALL_BYTES)
+                    and not self._executor.stopped
+                ):
                     self._cv.wait(0.1)
+                self._bytes += size
             elif len(self._items) == self._capacity:
                 self.dropped += 1
-            self._items.append(item)
+            self._items.append((item, size))
             schedule = not self._scheduled
             self._scheduled = True
         if schedule:
@@ -130,7 +141,9 @@ class Mailbox:
 
     def _run_one(self) -> None:
         with self._cv:
-            item = self._items.popleft() if self._items else None
+            item, size = self._items.popleft() if self._items else (None, 0)
+            if self._keep_all:
+                self._bytes -= size
             more = bool(self._items)
             self._scheduled = more
             self._cv.notify_all()

@@ -29,6 +29,7 @@ from rollout.runtime.names import data_key, gid_of, resolve_name, token_key, val
 from rollout.runtime.params import describe, parse_ros_args, resolve
 from rollout.runtime.qos import QoSProfile, as_qos
 
+KEEP_ALL_CHANNEL = 16  # samples a keep-all subscription's zenoh channel holds before the network waits
 _ATTACHMENT = struct.Struct("<qqB16s")  # seq, source timestamp ns, GID length (16), GID
 MessageInfo = dict[str, Any]
 
@@ -116,7 +117,14 @@ class Publisher:
 
     def destroy(self) -> None:
         self._token.undeclare()
-        self._pub.undeclare()
+        if self.qos.keep_all and not self.qos.latched:
+            # undeclaring a BLOCK publisher and then closing the session drops what is still queued
+            # for a slow subscriber (the last steps a recorder has not taken yet); session.close()
+            # flushes it, so the publisher lives until then (a latched one must go now: its cache
+            # would keep answering late joiners)
+            self._node.context.retired.append(self._pub)
+        else:
+            self._pub.undeclare()
 
 
 class Subscription:
@@ -140,20 +148,32 @@ class Subscription:
         type_hash_ = type_hash(name)
         key = data_key(c.domain, topic, name, type_hash_)
         self._mailbox = Mailbox(c.executor, self._deliver, depth=qos.depth, keep_all=qos.keep_all)
+        # keep-all: a bounded channel that a thread of ours empties into the mailbox. When the mailbox
+        # is full the channel fills, zenoh's network thread waits, and the BLOCK publisher with it.
+        # (A plain callback runs behind zenoh-python's unbounded channel, which would swallow that
+        # back-pressure and grow without limit; `indirect=False` keeps it but costs ~4x the CPU.)
+        on_sample = zenoh.handlers.FifoChannel(KEEP_ALL_CHANNEL) if qos.keep_all else self._on_sample
         if qos.latched:
             self._sub = zenoh.ext.declare_advanced_subscriber(
                 c.session,
                 key,
-                self._on_sample,
+                on_sample,
                 history=zenoh.ext.HistoryConfig(detect_late_publishers=True, max_samples=max(qos.depth, 1)),
                 subscriber_detection=True,
             )
         else:
-            self._sub = c.session.declare_subscriber(key, self._on_sample)
+            self._sub = c.session.declare_subscriber(key, on_sample)
+        if qos.keep_all:
+            threading.Thread(target=self._pump, name=f"sub {topic}", daemon=True).start()
         self._token = c.session.liveliness().declare_token(node._token(c.next_id(), "MS", topic, name, type_hash_, qos))
 
+    def _pump(self) -> None:
+        for sample in self._sub.handler:  # ends when the subscriber is undeclared
+            self._on_sample(sample)
+
     def _on_sample(self, sample: zenoh.Sample) -> None:
-        self._mailbox.put((sample.payload.to_bytes(), sample.attachment))
+        data = sample.payload.to_bytes()
+        self._mailbox.put((data, sample.attachment), len(data))
 
     def _deliver(self, item: object) -> None:
         data, attachment = item  # type: ignore[misc]

@@ -502,6 +502,9 @@ class Viewer:
         """A `rollout_msgs/State`: draws it (live and paused: kept for scrubbing, not drawn)."""
         n, b = int(msg.num_envs), int(msg.num_bodies)
         poses = np.asarray(msg.body_poses, np.float32).reshape(n, b, 7)
+        if b == 0:  # no bodies (e.g. a bag made from a bare NPZ): the base pose stands in, drawn as nothing
+            base = (np.asarray(msg.base_pos, np.float32).reshape(n, 3), np.asarray(msg.base_quat, np.float32).reshape(n, 4))
+            poses = np.concatenate(base, axis=1)[:, None, :]
         step = int(msg.step)
         with self._lock:
             if self._closed:
@@ -528,7 +531,7 @@ class Viewer:
 
     def _restart_live(self) -> None:
         e, b = len(self._offsets), len(self.body_handles)
-        self._history = PoseHistory(self.history_length, e, b)
+        self._history = PoseHistory(self.history_length, e, max(b, 1))
         self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(e))
         self.episodes.clear()
         self._last_episode.clear()
@@ -656,7 +659,7 @@ class Viewer:
         self._add_ground(num_envs, spacing)
         self._label = scene.add_label("/selected_env", "env 0", position=(0.0, 0.0, 0.0), anchor="bottom-center")
         self.trails = Trails(self.trail_length, e) if self.trail_length > 0 else None
-        self._history = None if self.replay else PoseHistory(self.history_length, e, num_bodies)
+        self._history = None if self.replay else PoseHistory(self.history_length, e, max(num_bodies, 1))
         if not self.replay:
             self.series = RewardSeries(self.robot.term_names, np.arange(e))
             self.episodes.clear()
