@@ -1,6 +1,6 @@
 """Transport between two processes: our runtime next to plain zenoh, measured in the same run.
 
-    python bench/transport.py            # 5 MB and 1 KB throughput, 64 B ping-pong latency, 3 runs each
+    python bench/transport.py            # 5 MB and 1 KB throughput, 64 B ping-pong latency, 5 runs each
     python bench/transport.py --quick    # one short run of each
 
 Every case runs as two fresh processes on a fresh router port (`ROLLOUT_ROUTER`), loopback TCP:
@@ -99,7 +99,8 @@ def receive(impl: str, total: int, warmup: int) -> None:
 
     def arrived() -> None:
         if len(stamps) in (warmup - 1, total - 1):
-            stamps.append((time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt))
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            stamps.append((time.perf_counter(), time.process_time(), faults))
         else:
             stamps.append(none)
         if len(stamps) == total:
@@ -331,7 +332,7 @@ def latency(impl: str, size: int, count: int, warmup: int) -> tuple[float, float
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="one short run of each case")
-    p.add_argument("--repeats", type=int, default=None, help="runs per case (default 3, --quick 1)")
+    p.add_argument("--repeats", type=int, default=None, help="runs per case (default 5, --quick 1)")
     p.add_argument("--cases", default="5 MB,1 KB,64 B", help="comma-separated subset of: 5 MB, 1 KB, 64 B")
     p.add_argument("--role", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -342,7 +343,7 @@ def main() -> None:
          "ping": lambda: ping(impl, *n)}[role]()  # fmt: skip
         return
 
-    repeats = a.repeats or (1 if a.quick else 3)
+    repeats = a.repeats or (1 if a.quick else 5)
     big_n, small_n, ping_n = (150, 5000, 300) if a.quick else (600, 30000, 3000)
     big, small, tiny = 5_000_000, 1_000, 64
     cases = {

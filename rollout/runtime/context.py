@@ -188,6 +188,7 @@ class Context:
         self._ids_lock = threading.Lock()
         self._closed = False
         self.retired: list[object] = []  # zenoh publishers of destroyed nodes, undeclared by session.close()
+        self.pumps: list[threading.Thread] = []  # keep-all subscriptions' threads, done once the session closes
 
     def next_id(self) -> int:
         with self._ids_lock:
@@ -209,6 +210,8 @@ class Context:
         finally:
             self.session.close()
             self.retired.clear()
+            for pump in self.pumps:  # a thread still in zenoh at interpreter exit aborts the process
+                pump.join(1.0)
 
 
 _context: Context | None = None

@@ -117,7 +117,14 @@ class Mailbox:
         self._bytes = 0  # queued bytes (keep-all only)
         self._cv = threading.Condition()
         self._scheduled = False
+        self._closed = False
         self.dropped = 0
+
+    def close(self) -> None:
+        """Take nothing more (the subscription is gone); a waiting `put` returns."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
 
     def put(self, item: object, size: int = 0) -> None:
         """Called on a transport thread; `size`: the item's bytes, for keep-all's byte bound."""
@@ -128,9 +135,12 @@ class Mailbox:
                     self._items
                     and (len(self._items) >= self._capacity or self._bytes + size > KEEP_ALL_BYTES)
                     and not self._executor.stopped
+                    and not self._closed
                 ):
                     self._cv.wait(0.1)
                 self._bytes += size
+            if self._closed:
+                return
             elif len(self._items) == self._capacity:
                 self.dropped += 1
             self._items.append((item, size))

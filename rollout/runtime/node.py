@@ -163,8 +163,11 @@ class Subscription:
             )
         else:
             self._sub = c.session.declare_subscriber(key, on_sample)
+        self._pump_thread: threading.Thread | None = None
         if qos.keep_all:
-            threading.Thread(target=self._pump, name=f"sub {topic}", daemon=True).start()
+            self._pump_thread = threading.Thread(target=self._pump, name=f"sub {topic}", daemon=True)
+            self._pump_thread.start()
+            c.pumps.append(self._pump_thread)
         self._token = c.session.liveliness().declare_token(node._token(c.next_id(), "MS", topic, name, type_hash_, qos))
 
     def _pump(self) -> None:
@@ -194,6 +197,9 @@ class Subscription:
     def destroy(self) -> None:
         self._token.undeclare()
         self._sub.undeclare()
+        self._mailbox.close()
+        if self._pump_thread is not None:
+            self._pump_thread.join(1.0)  # ends with the channel; never leave it to die at interpreter exit
 
 
 class Service:
