@@ -29,7 +29,7 @@ from rollout.runtime.names import data_key, gid_of, resolve_name, token_key, val
 from rollout.runtime.params import describe, parse_ros_args, resolve
 from rollout.runtime.qos import QoSProfile, as_qos
 
-KEEP_ALL_CHANNEL = 16  # samples a keep-all subscription's zenoh channel holds before the network waits
+KEEP_ALL_CHANNEL = 8  # samples a keep-all subscription's zenoh channel holds before the network waits
 _ATTACHMENT = struct.Struct("<qqB16s")  # seq, source timestamp ns, GID length (16), GID
 MessageInfo = dict[str, Any]
 
