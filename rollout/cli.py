@@ -12,6 +12,7 @@ import argparse
 import importlib
 import importlib.util
 import pkgutil
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -212,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `rollout topic echo ... | head` ends quietly
     ns = parser().parse_args(argv)
     try:
         code = ns.func(ns)

@@ -77,7 +77,8 @@ def parse_launch_arguments(args: Sequence[Arg], tokens: Sequence[str]) -> dict[s
 
 
 def describe_arguments(args: Sequence[Arg]) -> str:
-    return "\n".join(f"  {a.name}:={a.default!r:<14} {a.description}" for a in args)
+    width = max((len(a.name) + len(a.default) for a in args), default=0) + 4
+    return "\n".join(f"  {(a.name + ':=' + a.default):<{width}} {a.description}" for a in args)
 
 
 def ros_launch_description(args: Sequence[Arg], nodes: GraphFn) -> Any:
