@@ -169,14 +169,26 @@ def wait_for_line(proc: subprocess.Popen[str], stream: str, text: str, timeout: 
     raise SystemExit(f"no {text!r} from the process: {''.join(seen)[-2000:]}")
 
 
-def reap(proc: subprocess.Popen[str], timeout: float) -> tuple[int, float, float]:
-    """Wait for `proc`; its exit status, CPU seconds (user + system) and peak resident memory, MB."""
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a running process since its exec (VmHWM), MB; NaN where unknown.
+    (`ru_maxrss` from wait4 would count the parent's pages the child had before its exec.)"""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def reap(proc: subprocess.Popen[str], timeout: float) -> tuple[int, float]:
+    """Wait for `proc`; its exit status and CPU seconds (user + system)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+            return proc.returncode, usage.ru_utime + usage.ru_stime
         time.sleep(0.02)
     proc.kill()
     raise SystemExit(f"process {proc.args} did not finish within {timeout:.0f} s")
@@ -195,12 +207,13 @@ def record(bag: Path, compression: str, num_envs: int, steps: int, expected: dic
         sim = subprocess.Popen([sys.executable, "-m", "rollout.nodes.sim", *sim_args(num_envs, steps)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
         wait_for_line(sim, "stderr", "done:", 600)
-        code, sim_cpu, _ = reap(sim, 60)
+        code, sim_cpu = reap(sim, 60)
         sim_wall = time.perf_counter() - t0
         if code != 0:
             raise SystemExit(f"the sim failed ({code}): {sim.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+        rec_rss = peak_rss_mb(recorder.pid)  # all but its drain and close
         recorder.send_signal(signal.SIGINT)
-        code, rec_cpu, rec_rss = reap(recorder, 120)
+        code, rec_cpu = reap(recorder, 120)
         rec_wall = time.perf_counter() - t0
         if code != 0:
             err = recorder.stderr.read()  # type: ignore[union-attr]

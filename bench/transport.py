@@ -393,10 +393,14 @@ def main() -> None:
         tail = f"{over['bytes']:>12.2f}×{over['msg']:>10.2f}×" if over else ""
         print(f"{label:24s}" + "".join(f"{v:>12s}" for v in vals) + tail)
     if "5 MB" in cases:
-        big_over = med("5 MB", "zenoh", 0) / med("5 MB", "bytes", 0)
+        # each run of ours is paired with the raw run next to it (same round), so slow drifts of a
+        # shared machine's load cancel out; the spread shows how noisy the machine was
+        paired = [z[0] / o[0] for z, o in zip(runs[("5 MB", "zenoh")], runs[("5 MB", "bytes")])]
+        big_over = statistics.median(paired)
         big_mb = med("5 MB", "bytes", 0) * big / 1e6
         print()
-        print(f"target: 5 MB time per message ≤ 1.2× raw zenoh (ours bytes): {big_over:.2f}×  "
+        print(f"target: 5 MB time per message ≤ 1.2× raw zenoh (ours bytes, median of paired runs): "
+              f"{big_over:.2f}× (runs: {min(paired):.2f}–{max(paired):.2f}×)  "
               f"{'PASS' if big_over <= 1.2 else 'MISS'}")  # fmt: skip
         print(f"target: ≥ 400 MB/s with 5 MB messages (ours bytes): {big_mb:.0f} MB/s  "
               f"{'PASS' if big_mb >= 400 else 'MISS'}")  # fmt: skip
