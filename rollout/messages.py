@@ -15,6 +15,7 @@ import numpy as np
 
 from rollout import __version__, topics
 from rollout.codec import get_type, serialize
+from rollout.model.layout import env_grid_offsets
 from rollout.sim import EnvInfo, Poses, StepRecord
 
 log = logging.getLogger(__name__)
@@ -62,12 +63,12 @@ class RolloutMessages:
         self._urdf: str | None = None
         self._parents: list[int] | None = None
         self._offsets: np.ndarray | None = None
-        self._grid: np.ndarray | None = None  # every env's offset, for the base poses
+        self._grid = env_grid_offsets(info.num_envs, info.env_spacing)  # where each env is drawn
         if self.tf_envs and info.model_text:
             self._prepare_tf()
 
     def _prepare_tf(self) -> None:
-        from rollout.model import ModelError, env_grid_offsets, load_model, mjcf_to_urdf, robot_body_parents
+        from rollout.model import ModelError, load_model, mjcf_to_urdf, robot_body_parents
 
         info = self.info
         try:
@@ -75,7 +76,7 @@ class RolloutMessages:
             parents = robot_body_parents(model)
             if len(parents) != len(info.body_names):
                 raise ModelError(f"the model has {len(parents)} bodies but the env names {len(info.body_names)}")
-            offsets = env_grid_offsets(info.num_envs, info.env_spacing)[self.tf_envs]
+            offsets = self._grid[self.tf_envs]
             self._urdf = mjcf_to_urdf(model, envs=self.tf_envs, offsets=offsets, model_format=info.model_format or "mjcf")
             self._parents, self._offsets = parents, offsets
         except (ModelError, ValueError) as e:
@@ -194,8 +195,6 @@ class RolloutMessages:
         return out
 
     def _base_poses(self, p: Poses, stamp_ns: int) -> bytes:
-        from rollout.model import env_grid_offsets, pose_array_cdr
+        from rollout.model import pose_array_cdr
 
-        if self._grid is None:
-            self._grid = env_grid_offsets(self.info.num_envs, self.info.env_spacing)
         return pose_array_cdr(p.base_pos, p.base_quat, stamp_ns, offsets=self._grid)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rollout.bag import Bag, repair
+from rollout.bag import Bag
 from rollout.policy import policy_for
 from rollout.sim import make_env, run_steps
 

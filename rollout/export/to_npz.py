@@ -20,8 +20,7 @@ from rollout.bag import Bag
 from rollout.errors import BagError
 from rollout.export.npzfile import NpzWriter
 
-from rollout.topics import ACTION, ROBOT, STATE
-from rollout.topics import REWARD_TERMS as REWARD
+from rollout.topics import ACTION, REWARD_TERMS, ROBOT, STATE
 
 EXTRAS = ("joint_pos", "body_poses", "reward_terms", "flags", "robot")
 """Opt-in extra keys; none of them changes the six documented ones.
@@ -61,10 +60,10 @@ def _columns(env_ids: np.ndarray, width: int) -> np.ndarray:
 
 def _check_topics(bag: Bag) -> None:
     have = bag.topics
-    missing = [t for t in (STATE, ACTION, REWARD) if t not in have]
+    missing = [t for t in (STATE, ACTION, REWARD_TERMS) if t not in have]
     if len(missing) == 3:
         names = ", ".join(have) or "none"
-        raise BagError(f"{bag.path} has no rollout topics ({STATE}, {ACTION}, {REWARD}); its topics: {names}")
+        raise BagError(f"{bag.path} has no rollout topics ({STATE}, {ACTION}, {REWARD_TERMS}); its topics: {names}")
     if missing:
         raise BagError(f"{bag.path} has no {' or '.join(missing)} topic; a rollout needs all three of state, action and reward terms")
 
@@ -106,7 +105,7 @@ def _plan(
     notes: list[str] = []
     s_meta = bag.read_arrays(STATE, ["step", "sim_time", "num_envs", "obs_dim", "num_joints", "num_bodies"])
     a_meta = bag.read_arrays(ACTION, ["step", "num_envs", "act_dim"])
-    r_steps = bag.read_arrays(REWARD, ["step"])["step"]
+    r_steps = bag.read_arrays(REWARD_TERMS, ["step"])["step"]
     common = np.intersect1d(np.intersect1d(s_meta["step"], a_meta["step"]), r_steps)
     partial = np.union1d(np.union1d(s_meta["step"], a_meta["step"]), r_steps).size - common.size
     if partial:
@@ -126,7 +125,7 @@ def _plan(
             keep &= t < sim_time[1]
     common, state_ix = common[keep], state_ix[keep]
     if common.size == 0:
-        raise BagError(f"{bag.path}: no control step is in all of {STATE}, {ACTION} and {REWARD} within the range asked for")
+        raise BagError(f"{bag.path}: no control step is in all of {STATE}, {ACTION} and {REWARD_TERMS} within the range asked for")
     act_ix = _first_index(a_meta["step"], common)
     for topic, meta, ix, names in (
         (STATE, s_meta, state_ix, ("num_envs", "obs_dim", "num_joints", "num_bodies")),
@@ -195,23 +194,23 @@ def _rewards(plan: _Plan, update: Callable[[int], None]) -> tuple[np.ndarray, li
     rew = np.empty((T, n), np.float32)
     names: list[str] = []
     terms: list[np.ndarray] = []
-    for t, m in enumerate(plan.bag.iter_decoded(REWARD, plan.rew_ix)):
+    for t, m in enumerate(plan.bag.iter_decoded(REWARD_TERMS, plan.rew_ix)):
         if t == 0:
             names = [term.name for term in m.terms]
             terms = [np.empty((T, n), np.float32) for _ in names]
         if m.total.size != plan.n_all:
-            raise BagError(f"{REWARD}: total has {m.total.size} values at step {int(plan.steps[t])}, expected {plan.n_all}")
+            raise BagError(f"{REWARD_TERMS}: total has {m.total.size} values at step {int(plan.steps[t])}, expected {plan.n_all}")
         np.take(m.total, e, out=rew[t])
         ordered = m.terms
         if [term.name for term in m.terms] != names:
             by_name = {term.name: term for term in m.terms}
             missing = [x for x in names if x not in by_name]
             if missing:
-                raise BagError(f"{REWARD}: term {missing[0]!r} is missing at step {int(plan.steps[t])}")
+                raise BagError(f"{REWARD_TERMS}: term {missing[0]!r} is missing at step {int(plan.steps[t])}")
             ordered = [by_name[x] for x in names]
         for k, term in enumerate(ordered):
             if term.value.size != plan.n_all:
-                raise BagError(f"{REWARD}: term {term.name!r} has {term.value.size} values, expected {plan.n_all}")
+                raise BagError(f"{REWARD_TERMS}: term {term.name!r} has {term.value.size} values, expected {plan.n_all}")
             np.take(term.value, e, out=terms[k][t])
         if t % 64 == 0:
             update(t)

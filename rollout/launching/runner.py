@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,4 +176,3 @@ def launch(file: str, tokens: Sequence[str]) -> int:
         return launcher.run()
     finally:
         runtime.close()
-        time.sleep(0)  # let the reader threads print their last lines

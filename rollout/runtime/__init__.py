@@ -21,8 +21,8 @@ import inspect
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
-from typing import Any
 
 from rollout.errors import RolloutError
 from rollout.runtime.context import close, get_context, init, ok, shutdown
@@ -84,8 +84,6 @@ def spin_once(node: Node | None = None, *, timeout_sec: float | None = None) -> 
 
 
 def spin_until_future_complete(node: Node | None, future: Future, timeout_sec: float | None = None) -> None:
-    import time
-
     deadline = None if timeout_sec is None else time.monotonic() + timeout_sec
     executor = get_context().executor
     while not future.done() and not executor.stopped:
