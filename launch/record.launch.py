@@ -3,31 +3,44 @@
     rollout launch record.launch.py num_envs:=16 steps:=200
     ros2 launch rollout record.launch.py num_envs:=16 steps:=200 policy:=policy.pt2
 
-Ends by itself after `steps` (or `duration`) and prints where the bag is.
+Ends by itself after `steps` (default 500) or `duration` seconds, and prints where the bag is.
 """
 
+from rollout.errors import LaunchError
 from rollout.launching import Arg, NodeSpec, ros_launch_description
 
 ARGS = [
-    Arg("num_envs", "16", "parallel envs"),
-    Arg("steps", "500", "control steps to record (0: until Ctrl-C)"),
-    Arg("duration", "0", "seconds of sim time to record, instead of steps"),
+    Arg("num_envs", "16", "parallel envs", int, minimum=1),
+    Arg("steps", "", "control steps to record (default 500 unless duration is given; 0: until Ctrl-C)", int,
+        minimum=0, optional=True),
+    Arg("duration", "0", "seconds of sim time to record, instead of steps", float, minimum=0),
     Arg("env", "mujoco:Humanoid-v5", "env: mujoco:Humanoid-v5, gym:<id> or module:factory"),
     Arg("policy", "random", "checkpoint (.pt2, .pt + .json, TorchScript), module:callable, zero or random"),
-    Arg("seed", "0", "reset seed"),
+    Arg("seed", "0", "reset seed", int),
     Arg("out", "", "bag path (default rollouts/rollout_<time>)"),
-    Arg("compression", "none", "none, lz4 or zstd"),
+    Arg("compression", "none", "chunk compression", choices=("none", "lz4", "zstd")),
     Arg("tf_envs", "0", "envs drawn in Foxglove through /tf, e.g. 0,1,2"),
-    Arg("realtime", "auto", "step at the env's dt (auto: when viewing) instead of as fast as possible"),
-    Arg("view", "false", "also open the live web viewer"),
-    Arg("port", "8080", "viewer port"),
+    Arg("realtime", "auto", "step at the env's dt (auto: when viewing) instead of as fast as possible",
+        choices=("auto", "true", "false")),
+    Arg("view", "false", "also open the live web viewer", bool),
+    Arg("port", "8080", "viewer port", int, minimum=1),
     Arg("video", "", "also write an MP4 of the run to this path"),
 ]
+DEFAULT_STEPS = 500
 
 
-def nodes(a: dict[str, str]) -> list[NodeSpec]:
-    view = a["view"].lower() == "true"
-    realtime = view if a["realtime"] == "auto" else a["realtime"].lower() == "true"
+def step_count(a: dict) -> int:
+    """`steps` when given; else 500, or 0 when `duration` says how long instead (both: an error)."""
+    if a["steps"] is not None and a["duration"] > 0:
+        raise LaunchError("give steps:= or duration:=, not both")
+    if a["steps"] is not None:
+        return a["steps"]
+    return 0 if a["duration"] > 0 else DEFAULT_STEPS
+
+
+def nodes(a: dict) -> list[NodeSpec]:
+    view = a["view"]
+    realtime = view if a["realtime"] == "auto" else a["realtime"] == "true"
     video = a["video"] != ""
     takers = 1 + video + view  # recorder, encoder, viewer: nothing is stepped before they all listen
     graph = [
@@ -36,7 +49,7 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
             "sim",
             params={
                 "num_envs": a["num_envs"],
-                "steps": a["steps"],
+                "steps": step_count(a),
                 "duration": a["duration"],
                 "env": a["env"],
                 "policy": a["policy"],

@@ -11,36 +11,36 @@ viewer stays off unless view:=true, and everything exits when the video is writt
 from rollout.launching import Arg, NodeSpec, ros_launch_description
 
 ARGS = [
-    Arg("bag", "", "bag to play: a rosbag2 folder or an .mcap file"),
-    Arg("rate", "1.0", "playback speed, 0.1 to 4"),
-    Arg("loop", "false", "start again at the end"),
-    Arg("start_paused", "false", "open paused at the first step"),
-    Arg("start_offset", "0", "seconds into the bag to start"),
-    Arg("view", "true", "open the web viewer (off when writing a video)"),
+    Arg("bag", None, "bag to play: a rosbag2 folder or an .mcap file"),
+    Arg("rate", "1.0", "playback speed, 0.1 to 4", float, minimum=0.1),
+    Arg("loop", "false", "start again at the end", bool),
+    Arg("start_paused", "false", "open paused at the first step", bool),
+    Arg("start_offset", "0", "seconds into the bag to start", float, minimum=0),
+    Arg("view", "true", "open the web viewer (off when writing a video)", bool),
     Arg("host", "127.0.0.1", "viewer address (0.0.0.0 to share on the network)"),
-    Arg("port", "8080", "viewer port"),
+    Arg("port", "8080", "viewer port", int, minimum=1),
     Arg("video", "", "write an MP4 to this path, then exit"),
-    Arg("preset", "Follow", "video camera: Top, Side, Front or Follow"),
-    Arg("fps", "0", "video frames per second (0: one frame per recorded step)"),
-    Arg("width", "640", "video width"),
-    Arg("height", "480", "video height"),
+    Arg("preset", "Follow", "video camera", choices=("Top", "Side", "Front", "Follow")),
+    Arg("fps", "0", "video frames per second (0: one frame per recorded step)", float, minimum=0),
+    Arg("width", "640", "video width", int, minimum=16),
+    Arg("height", "480", "video height", int, minimum=16),
     Arg("envs", "0", "envs in the video, e.g. 0-3 for a grid of four"),
 ]
 
 
-def nodes(a: dict[str, str]) -> list[NodeSpec]:
+def nodes(a: dict) -> list[NodeSpec]:
     video = a["video"] != ""
-    view = a["view"].lower() == "true" and not video
+    view = a["view"] and not video
     graph = [
         NodeSpec(
             "replay",
             params={
                 "bag": a["bag"],
                 "rate": 0.0 if video else a["rate"],  # 0: paced by the encoder, not the wall clock
-                "loop": "false" if video else a["loop"],
-                "start_paused": "false" if video else a["start_paused"],
+                "loop": False if video else a["loop"],
+                "start_paused": False if video else a["start_paused"],
                 "start_offset": a["start_offset"],
-                "exit_at_end": "false",  # with a video the encoder ends the launch once it has every frame
+                "exit_at_end": False,  # with a video the encoder ends the launch once it has every frame
                 "wait_for_subscribers": 1 if video else 0,
             },
             shutdown_on_exit=not video,

@@ -3,6 +3,10 @@
     python tests/graph_nodes.py pub --topic /big --count 20 --size 5000000 --qos lossless --wait-subs 1
     python tests/graph_nodes.py sub --topic /big --count 20 --out result.json
     python tests/graph_nodes.py server --name /add
+    python tests/graph_nodes.py echo --topic /ping --to /pong
+    python tests/graph_nodes.py params --ros-args -p count:=4
+
+Each runs on the backend `rollout.runtime` picks (ROLLOUT_BACKEND=zenoh or rclpy).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import argparse
 import hashlib
 import json
 import sys
+import time
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -50,7 +56,11 @@ def subscribe(a: argparse.Namespace) -> None:
     got: list[tuple[int, int, str]] = []
 
     def on_msg(msg: object, info: dict) -> None:
-        got.append((int(msg.format), info["publication_sequence_number"], digest(msg.data)))
+        now = time.time_ns()
+        got.append((int(msg.format), info["publication_sequence_number"], digest(msg.data),
+                    info["source_timestamp"], info["received_timestamp"], now))
+        if a.delay:
+            time.sleep(a.delay)  # a slow subscriber: a keep-all publisher must wait, not drop
         if len(got) >= a.count:
             runtime.shutdown()
 
@@ -59,6 +69,36 @@ def subscribe(a: argparse.Namespace) -> None:
     runtime.spin()
     with open(a.out, "w") as f:
         json.dump(got, f)
+
+
+def echo(a: argparse.Namespace) -> None:
+    """Republish every message of `--topic` on `--to` (the other direction of a pub/sub test)."""
+    node = Node("test_echo")
+    pub = node.create_publisher(TYPE, a.to, LOSSLESS)
+    node.create_subscription(TYPE, a.topic, lambda data: pub.publish(data), LOSSLESS, raw=True)
+    print("echoing", flush=True)
+    runtime.spin()
+
+
+@dataclass(frozen=True)
+class TestParams:
+    count: int = 1
+    """How many."""
+    rate: float = 1.0
+    """How fast."""
+    label: str = "x"
+    """A name."""
+    flag: bool = False
+    """On or off."""
+    ids: tuple[int, ...] = ()
+    """Some numbers."""
+
+
+class ParamsNode(Node):
+    def __init__(self, args: list[str] | None = None) -> None:
+        super().__init__("test_params", params=TestParams, cli_args=args)
+        print(json.dumps({k: [v, type(v).__name__] for k, v in asdict(self.params).items()}), flush=True)
+        runtime.shutdown()
 
 
 def serve(a: argparse.Namespace) -> None:
@@ -88,12 +128,18 @@ def main() -> None:
             s.add_argument("--linger", action="store_true")
         else:
             s.add_argument("--out", required=True)
+            s.add_argument("--delay", type=float, default=0.0)
     s = sub.add_parser("server")
     s.add_argument("--name", required=True)
+    s = sub.add_parser("echo")
+    s.add_argument("--topic", required=True)
+    s.add_argument("--to", required=True)
+    if sys.argv[1:2] == ["params"]:  # a node as `ros2 run` starts it: run_node, --ros-args
+        runtime.run_node(ParamsNode, sys.argv[2:])
     a = p.parse_args()
     runtime.init([])
     try:
-        {"pub": publish, "sub": subscribe, "server": serve}[a.mode](a)
+        {"pub": publish, "sub": subscribe, "server": serve, "echo": echo}[a.mode](a)
     finally:
         runtime.close()
 

@@ -1,4 +1,4 @@
-"""A launch graph defined once: arguments, and the nodes they turn into.
+"""A launch graph defined once: typed arguments, and the nodes they turn into.
 
 A launch file lists its `Arg`s and a function from argument values to `NodeSpec`s, and ends with
 
@@ -6,11 +6,14 @@ A launch file lists its `Arg`s and a function from argument values to `NodeSpec`
         return ros_launch_description(ARGS, nodes)
 
 `ros2 launch` calls that and gets real `launch` actions; `rollout launch` reads `ARGS` and
-`nodes` directly and runs the same graph with the embedded launcher.
+`nodes` directly and runs the same graph with the embedded launcher. Under both, each argument is
+checked and converted to its declared type before `nodes` sees it, and node parameters keep
+their Python types on the way to the node (launch_ros would hand a `str` '4' to an int parameter).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,19 +21,64 @@ from typing import Any
 from rollout.errors import LaunchError
 from rollout.runtime.params import split_name_value
 
+INT64 = 2**63 - 1
+REQUIRED = None
+
 
 @dataclass(frozen=True)
 class Arg:
-    """A launch argument, `name:=value` on the command line."""
+    """A launch argument, `name:=value` on the command line.
+
+    kind: int, float, bool or str; choices: the only values allowed (as written); default None:
+    the argument must be given; minimum: the smallest number allowed; optional: an empty value
+    means "not given" (`nodes` sees None).
+    """
 
     name: str
-    default: str
+    default: str | None
     description: str = ""
+    kind: type = str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    optional: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind is bool and not self.choices:
+            object.__setattr__(self, "choices", ("true", "false"))
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    def convert(self, text: str) -> Any:
+        """The value of `name:=text` as its declared type, or a `LaunchError` saying what is allowed."""
+        if self.optional and text == "":
+            return None
+        if self.choices and text.lower() not in [c.lower() for c in self.choices]:
+            raise LaunchError(f"launch argument {self.name!r}: {text!r} is not one of {', '.join(self.choices)}")
+        if self.kind is bool:
+            return text.lower() == "true"
+        if self.kind is str:
+            return text if not self.choices else next(c for c in self.choices if c.lower() == text.lower())
+        try:
+            value = self.kind(text)
+        except ValueError:
+            what = "an integer" if self.kind is int else "a number"
+            raise LaunchError(f"launch argument {self.name!r}: {text!r} is not {what}") from None
+        if not math.isfinite(value) or abs(value) > INT64:
+            raise LaunchError(f"launch argument {self.name!r}: {text!r} is out of range")
+        if self.minimum is not None and value < self.minimum:
+            raise LaunchError(f"launch argument {self.name!r}: {text!r} is below the minimum {self.minimum:g}")
+        return value
+
+    def help(self) -> str:
+        kind = "|".join(self.choices) if self.choices else self.kind.__name__
+        return f"{self.description} ({kind}{', required' if self.required else ''})"
 
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node process: `ros2 run rollout <executable>` with parameters."""
+    """One node process: `ros2 run rollout <executable>` with parameters (Python values, typed)."""
 
     executable: str
     name: str = ""
@@ -52,6 +100,10 @@ class NodeSpec:
             out += ["-p", f"{key}:={param_text(value)}"]
         return out
 
+    def ros_parameters(self) -> dict[str, Any]:
+        """The parameters as launch_ros gets them: bool, int, float, str or lists of them, never None."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items() if v is not None}
+
 
 def param_text(value: Any) -> str:
     if isinstance(value, bool):
@@ -61,28 +113,43 @@ def param_text(value: Any) -> str:
     return str(value)
 
 
-GraphFn = Callable[[dict[str, str]], Sequence[NodeSpec]]
+GraphFn = Callable[[dict[str, Any]], Sequence[NodeSpec]]
 
 
-def parse_launch_arguments(args: Sequence[Arg], tokens: Sequence[str]) -> dict[str, str]:
-    """`['num_envs:=16', ...]` -> every argument's value (defaults filled in); unknown names fail."""
-    values = {a.name: a.default for a in args}
+def parse_launch_arguments(args: Sequence[Arg], tokens: Sequence[str]) -> dict[str, Any]:
+    """`['num_envs:=16', ...]` -> every argument's typed value (defaults filled in); unknown names,
+    missing required ones and bad values fail with one line."""
+    given: dict[str, str] = {}
+    by_name = {a.name: a for a in args}
     for token in tokens:
         name, value = split_name_value(token, "launch argument")
-        if name not in values:
+        if name not in by_name:
             known = ", ".join(a.name for a in args) or "none"
             raise LaunchError(f"unknown launch argument {name!r}; this launch file takes: {known}")
-        values[name] = value
+        given[name] = value
+    return typed_values(args, given)
+
+
+def typed_values(args: Sequence[Arg], given: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for a in args:
+        text = given.get(a.name, a.default)
+        if text is None:
+            raise LaunchError(f"launch argument {a.name!r} is required ({a.description}): add {a.name}:=...")
+        values[a.name] = a.convert(text)
     return values
 
 
 def describe_arguments(args: Sequence[Arg]) -> str:
-    width = max((len(a.name) + len(a.default) for a in args), default=0) + 4
-    return "\n".join(f"  {(a.name + ':=' + a.default):<{width}} {a.description}" for a in args)
+    width = max((len(a.name) + len(a.default or "") for a in args), default=0) + 4
+    return "\n".join(f"  {(a.name + ':=' + (a.default or '')):<{width}} {a.help()}" for a in args)
 
 
 def ros_launch_description(args: Sequence[Arg], nodes: GraphFn) -> Any:
-    """The same graph as a `launch.LaunchDescription`, for `ros2 launch` (needs ROS 2's launch)."""
+    """The same graph as a `launch.LaunchDescription`, for `ros2 launch` (needs ROS 2's launch).
+
+    Choices (bool arguments included) are checked by launch itself; numbers and the graph in an
+    `OpaqueFunction`, where a `LaunchError` becomes launch's one-line error."""
     from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
     from launch.event_handlers import OnProcessExit
@@ -91,7 +158,7 @@ def ros_launch_description(args: Sequence[Arg], nodes: GraphFn) -> Any:
     from launch_ros.actions import Node
 
     def build(context: Any) -> list[Any]:
-        values = {a.name: LaunchConfiguration(a.name).perform(context) for a in args}
+        values = typed_values(args, {a.name: LaunchConfiguration(a.name).perform(context) for a in args})
         actions: list[Any] = []
         for spec in nodes(values):
             node = Node(
@@ -100,7 +167,7 @@ def ros_launch_description(args: Sequence[Arg], nodes: GraphFn) -> Any:
                 name=spec.node_name,
                 output="screen",
                 arguments=list(spec.arguments),
-                parameters=[{k: param_text(v) for k, v in spec.params.items()}] if spec.params else [],
+                parameters=[spec.ros_parameters()] if spec.params else [],
             )
             actions.append(node)
             if spec.shutdown_on_exit:
@@ -109,5 +176,12 @@ def ros_launch_description(args: Sequence[Arg], nodes: GraphFn) -> Any:
                 )
         return actions
 
-    declared = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description) for a in args]
+    declared = []
+    for a in args:
+        options: dict[str, Any] = {"description": a.help()}
+        if not a.required:
+            options["default_value"] = a.default
+        if a.choices:  # launch compares as written: accept the usual spellings of each choice
+            options["choices"] = sorted({v for c in a.choices for v in (c, c.lower(), c.capitalize(), c.upper())})
+        declared.append(DeclareLaunchArgument(a.name, **options))
     return LaunchDescription([*declared, OpaqueFunction(function=build)])

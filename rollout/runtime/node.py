@@ -417,10 +417,11 @@ class Node:
         self._logger = _Logger(self._name)
         if ros.log_level:
             self._logger.set_level(ros.log_level)
-        overrides = dict(ros.params)
+        overrides: dict[str, Any] = ros.file_params(f"{self._namespace.rstrip('/')}/{self._name}")
+        overrides.update(ros.params)
         overrides.update({k: str(v) for k, v in (parameter_overrides or {}).items()})
         self._param_values: dict[str, Any] = {}
-        self._overrides: dict[str, str] = {}
+        self._overrides: dict[str, Any] = {}
         if params is not None:
             self.params = resolve(params, overrides)
             self._param_values = {f.name: getattr(self.params, f.name) for f in dataclasses.fields(params)}
@@ -471,7 +472,8 @@ class Node:
         from rollout.runtime.params import parse_value
 
         if name in self._overrides:
-            value = parse_value(self._overrides.pop(name))
+            given = self._overrides.pop(name)
+            value = parse_value(given) if isinstance(given, str) else given
         self._param_values[name] = value
         return _Parameter(name, value)
 

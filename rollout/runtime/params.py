@@ -31,6 +31,37 @@ class RosArgs:
     node_name: str | None = None
     namespace: str | None = None
     log_level: str | None = None
+    params_files: list[str] = field(default_factory=list)
+    """`--params-file` YAML files (what launch_ros hands a node), in order; `-p` wins over them."""
+
+    def file_params(self, node_fqn: str) -> dict[str, Any]:
+        """The values the params files give the node `node_fqn` ('/**' entries, then its own)."""
+        out: dict[str, Any] = {}
+        for path in self.params_files:
+            out.update(read_params_file(path, node_fqn))
+        return out
+
+
+def read_params_file(path: str, node_fqn: str) -> dict[str, Any]:
+    """`{'/**' or '/ns/node' or 'node': {'ros__parameters': {...}}}` -> this node's values."""
+    import yaml
+
+    try:
+        with open(path) as f:
+            doc = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ParameterError(f"cannot read the parameter file {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise ParameterError(f"the parameter file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(doc, dict):
+        raise ParameterError(f"the parameter file {path} is not a mapping of node names")
+    out: dict[str, Any] = {}
+    name = node_fqn.rsplit("/", 1)[-1]
+    for key in ("/**", name, node_fqn):
+        entry = doc.get(key)
+        if isinstance(entry, dict) and isinstance(entry.get("ros__parameters"), dict):
+            out.update(entry["ros__parameters"])
+    return out
 
 
 def split_name_value(text: str, what: str = "argument") -> tuple[str, str]:
@@ -53,7 +84,7 @@ def parse_ros_args(argv: list[str]) -> tuple[RosArgs, list[str]]:
             inside = False
         elif not inside:
             rest.append(arg)
-        elif arg in ("-p", "--param", "-r", "--remap", "--log-level"):
+        elif arg in ("-p", "--param", "-r", "--remap", "--log-level", "--params-file"):
             if i + 1 >= len(argv):
                 raise ParameterError(f"{arg} needs a value")
             value = argv[i + 1]
@@ -63,6 +94,8 @@ def parse_ros_args(argv: list[str]) -> tuple[RosArgs, list[str]]:
                 ros.params[name] = text
             elif arg == "--log-level":
                 ros.log_level = value
+            elif arg == "--params-file":
+                ros.params_files.append(value)
             else:
                 source, target = split_name_value(value, "remapping")
                 if source == "__node":
@@ -128,6 +161,8 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
     if annotation is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, (bool, int, float)):  # YAML typed what was meant as text: `-p tf_envs:=0`
+            return str(value).lower() if isinstance(value, bool) else str(value)
         raise ParameterError(f"parameter {name!r}: {value!r} is not a string")
     if isinstance(value, str):
         value = parse_value(value)
@@ -182,7 +217,7 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def resolve(cls: type, overrides: dict[str, str]) -> Any:
+def resolve(cls: type, overrides: dict[str, Any]) -> Any:
     """An instance of the parameter dataclass `cls` with command-line `overrides` applied."""
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
