@@ -140,7 +140,7 @@ class ViserBridge(Node):
         check_params(p)
         log = self.get_logger()
         prefix = "/" + p.replay_node.strip("/")
-        self._clients = {
+        self._service_clients = {
             "seek_step": self.create_client("rollout_msgs/srv/SeekStep", f"{prefix}/seek_step"),
             "seek_episode": self.create_client("rollout_msgs/srv/SeekEpisode", f"{prefix}/seek_episode"),
             "pause": self.create_client("rosbag2_interfaces/srv/Pause", f"{prefix}/pause"),
@@ -191,7 +191,7 @@ class ViserBridge(Node):
         self, channel: str, client: str, request: Any, check: Callable[[Any], str | None] = lambda r: None
     ) -> bool:
         """Start a call on `channel`; False (and a warning, once) when the service is not there."""
-        cli = self._clients[client]
+        cli = self._service_clients[client]
         if not cli.service_is_ready():
             if cli.srv_name not in self._warned:  # once per service, not on every click
                 self._warned.add(cli.srv_name)
@@ -205,7 +205,7 @@ class ViserBridge(Node):
         return True
 
     def seek_step(self, step: int) -> bool:
-        req = self._clients["seek_step"].srv_type.Request(step=max(int(step), 0))
+        req = self._service_clients["seek_step"].srv_type.Request(step=max(int(step), 0))
         return self._call("seek", "seek_step", req, lambda r: None if r.success else f"cannot seek to step {step}")
 
     def step(self, delta: int) -> None:
@@ -215,27 +215,27 @@ class ViserBridge(Node):
         self.seek_step(neighbour_step(v.series.steps, current, int(delta)))
 
     def seek_episode(self, env: int, direction: int) -> None:
-        req = self._clients["seek_episode"].srv_type.Request(env_id=int(env), direction=1 if direction > 0 else -1)
+        req = self._service_clients["seek_episode"].srv_type.Request(env_id=int(env), direction=1 if direction > 0 else -1)
         way = "next" if direction > 0 else "previous"
         self._call("seek", "seek_episode", req, lambda r: None if r.success else f"env {env} has no {way} episode")
 
     def set_paused(self, paused: bool) -> None:
         name = "pause" if paused else "resume"
-        self._call("play", name, self._clients[name].srv_type.Request())
+        self._call("play", name, self._service_clients[name].srv_type.Request())
 
     def set_rate(self, rate: float) -> None:
-        req = self._clients["set_rate"].srv_type.Request(rate=float(rate))
+        req = self._service_clients["set_rate"].srv_type.Request(rate=float(rate))
         self._call("rate", "set_rate", req, lambda r: None if r.success else f"the replay refused rate {rate}")
 
     def set_loop(self, loop: bool) -> None:
-        self._call("loop", "set_loop", self._clients["set_loop"].srv_type.Request(data=bool(loop)))
+        self._call("loop", "set_loop", self._service_clients["set_loop"].srv_type.Request(data=bool(loop)))
 
     def set_policy_enabled(self, enabled: bool) -> None:
-        req = self._clients["policy"].srv_type.Request(data=bool(enabled))
+        req = self._service_clients["policy"].srv_type.Request(data=bool(enabled))
         self._call("policy", "policy", req, lambda r: None if r.success else f"the sim refused: {r.message}")
 
     def _check_policy_service(self) -> None:
-        self.viewer.policy_available = self._clients["policy"].service_is_ready()
+        self.viewer.policy_available = self._service_clients["policy"].service_is_ready()
 
     def destroy_node(self) -> None:
         self.viewer.close()

@@ -116,6 +116,9 @@ def test_record_launch_hands_typed_parameters(described) -> None:
     assert sim["tf_envs"] == "0" and type(sim["tf_envs"]) is str  # a str field stays text, even when it looks like a number
     assert nodes["viser_bridge"] == {"port": 8080}
     assert_declared_types(nodes)
+    # launch escalates SIGINT to SIGTERM after sigterm_timeout: the encoder gets time to draw what is queued
+    grace = {a.kwargs["executable"]: float(a.kwargs["sigterm_timeout"]) for a in actions if type(a).__name__ == "Node"}
+    assert grace["video_encoder"] >= 100 and grace["sim"] == 10
     # the launch ends when the sim does
     handlers = [a for a in actions if type(a).__name__ == "RegisterEventHandler"]
     assert [h.args[0].kwargs["target_action"].kwargs["executable"] for h in handlers] == ["sim"]

@@ -168,6 +168,7 @@ def ros_launch_description(args: Sequence[Arg], nodes: GraphFn) -> Any:
                 output="screen",
                 arguments=list(spec.arguments),
                 parameters=[spec.ros_parameters()] if spec.params else [],
+                sigterm_timeout=f"{spec.stop_timeout:g}",  # launch's SIGINT -> SIGTERM grace (default 5 s)
             )
             actions.append(node)
             if spec.shutdown_on_exit:

@@ -73,6 +73,6 @@ if backend() == "rclpy":  # the same names, over ROS 2
         from rollout.runtime.ros import Node, close, init, ok, run_node, shutdown, spin, spin_once  # noqa: F811
         from rollout.runtime.ros import spin_until_future_complete  # noqa: F811
     except ImportError as e:
-        raise SystemExit(f"rollout: error: the rclpy backend needs ROS 2 sourced ({e})") from None
+        raise SystemExit(f"rollout: error: the rclpy backend needs ROS 2 sourced ({str(e).splitlines()[0]})") from None
 else:
     from rollout.runtime.zenoh_backend import run_node, spin, spin_once, spin_until_future_complete

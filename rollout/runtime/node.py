@@ -552,11 +552,11 @@ class Node:
     def get_node_names(self) -> list[str]:
         return sorted({e.node for e in self.context.graph.entities("NN")})
 
-    def count_publishers(self, topic: str) -> int:
-        return self.context.graph.count("MP", self._resolve(topic, "topic"))
+    def count_publishers(self, topic_name: str) -> int:
+        return self.context.graph.count("MP", self._resolve(topic_name, "topic"))
 
-    def count_subscribers(self, topic: str) -> int:
-        return self.context.graph.count("MS", self._resolve(topic, "topic"))
+    def count_subscribers(self, topic_name: str) -> int:
+        return self.context.graph.count("MS", self._resolve(topic_name, "topic"))
 
     def destroy_node(self) -> None:
         for entity in reversed(self._entities):
