@@ -17,6 +17,10 @@
    (receive) times, per-topic counts against what the sim published (the same env replayed
    here), gaps in publisher sequence numbers; plus process wall and CPU times.
 
+With `--ros2-ws WS` (a colcon workspace built by .ci/ros2-build, so rollout_msgs has its ROS 2
+type support) the same recorder runs are repeated with both nodes on the rclpy backend over Fast
+DDS, Jazzy's default (ROLLOUT_BACKEND=rclpy, the workspace sourced, a DDS domain of their own).
+
 Disk bags land in the page cache first (the recorder does not fsync); "sync s" is how long an
 `os.sync()` right after the recorder exits takes to put them on the disk.
 """
@@ -194,10 +198,19 @@ def reap(proc: subprocess.Popen[str], timeout: float) -> tuple[int, float]:
     raise SystemExit(f"process {proc.args} did not finish within {timeout:.0f} s")
 
 
-def record(bag: Path, compression: str, num_envs: int, steps: int, expected: dict[str, int]) -> dict:
+def ros2_env(ws: Path) -> dict[str, str]:
+    """The environment after `. WS/install/setup.bash`, the nodes on the rclpy backend, DDS on this host only."""
+    out = subprocess.run(["bash", "-c", f". {ws / 'install' / 'setup.bash'} && env -0"], capture_output=True, check=True)
+    env = dict(item.split("=", 1) for item in out.stdout.decode().split("\0") if "=" in item)
+    env.update(ROLLOUT_BACKEND="rclpy", ROS_DOMAIN_ID=str(200 + os.getpid() % 30), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    return env
+
+
+def record(bag: Path, compression: str, num_envs: int, steps: int, expected: dict[str, int],
+           base_env: dict[str, str] | None = None) -> dict:
     from rollout.bag import Bag
 
-    env = dict(os.environ, ROLLOUT_ROUTER=f"tcp/127.0.0.1:{free_port()}")
+    env = dict(base_env or os.environ, ROLLOUT_ROUTER=f"tcp/127.0.0.1:{free_port()}")
     rec_cmd = [sys.executable, "-m", "rollout.nodes.recorder", "--ros-args", "-p", f"out:={bag}", "-p",
                f"compression:={compression}"]  # fmt: skip
     recorder = subprocess.Popen(rec_cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -298,6 +311,7 @@ def main() -> None:
     p.add_argument("--tmpfs-dir", default="/dev/shm")
     p.add_argument("--disk-dir", default="/tmp", help="a folder on a real disk")
     p.add_argument("--keep", action="store_true", help="keep the bags")
+    p.add_argument("--ros2-ws", type=Path, default=None, help="also record with rclpy + Fast DDS (a colcon workspace)")
     p.add_argument("--role", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.role:
@@ -331,15 +345,18 @@ def main() -> None:
 
     expected = expected_counts(n, steps)
     rows = []
+    backends = [("", None)] + ([("rclpy ", ros2_env(a.ros2_ws))] if a.ros2_ws else [])
     for where, base in (("tmpfs", Path(a.tmpfs_dir)), ("disk", Path(a.disk_dir))):
         work = Path(tempfile.mkdtemp(prefix="bench_record_", dir=base))
         try:
             for compression in ("none", "lz4"):
-                progress(f"recording {where} {compression} ...")
-                r = record(work / f"bag_{compression}", compression, n, steps, expected)
-                rows.append((f"{where} ({fs_type(base)}) {compression}", r))
-                if not a.keep:
-                    shutil.rmtree(work / f"bag_{compression}", ignore_errors=True)
+                for tag, env in backends:  # the same run on each backend, one after the other
+                    progress(f"recording {tag}{where} {compression} ...")
+                    bag = work / f"bag_{tag.strip() or 'ours'}_{compression}"
+                    r = record(bag, compression, n, steps, expected, env)
+                    rows.append((f"{tag}{where} ({fs_type(base)}) {compression}", r))
+                    if not a.keep:
+                        shutil.rmtree(bag, ignore_errors=True)
         finally:
             if not a.keep:
                 shutil.rmtree(work, ignore_errors=True)
@@ -366,13 +383,14 @@ def main() -> None:
     print("MB/s: message bytes over the span of receive (log) times in the bag; steps/s: the sim's rate from\n"
           "publish times; sim s, rec s: process wall times from the sim's start (the recorder's includes its\n"
           "drain and close); rec CPU, rec RSS: the recorder's user+system time and peak memory; lost:\n"
-          "published but not in the bag; gaps: holes in publisher sequence numbers.")
+          "published but not in the bag; gaps: holes in publisher sequence numbers. rclpy rows: both nodes on\n"
+          "the rclpy backend over Fast DDS (the targets below are for ours).")
 
     alone, taken = cost["alone"], cost["subscribed"]
     ratio = (alone["serialize"] + alone["publish"]) / alone["memcpy"]
     cpu_ratio = taken["cpu"] / taken["cpu_memcpy"]
     best_tmpfs = max(r["mb_s"] for label, r in rows if label.startswith("tmpfs"))
-    drops = sum(r["lost"] + r["gaps"] for _, r in rows)
+    drops = sum(r["lost"] + r["gaps"] for label, r in rows if not label.startswith("rclpy"))
     print()
     verdict = "PASS" if ratio <= 3 else "MISS"
     print(f"target: publish cost ≤ 3× memcpy (no subscriber, wall): {ratio:.2f}×  {verdict}"

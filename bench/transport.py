@@ -14,6 +14,10 @@ the same endpoints, no multicast, the same timestamping).
   ..., LOSSLESS, raw=True)`, the callback runs on the spinning thread.
 - ours, msg: the same with a `sensor_msgs/CompressedImage` object: the sender serializes every
   message, the receiver decodes it (its `data` is a numpy view).
+- rclpy: what a ROS 2 Jazzy user has, rclpy over Fast DDS (its default rmw), reliable keep-all,
+  rosidl-generated `CompressedImage` objects on both ends; a publish that Fast DDS refuses while
+  the reader is full is retried (keep-all must not drop). Throughput only; skipped when rclpy
+  does not import. Its processes run on a DDS domain of their own, on this host only.
 
 Throughput: the receiver times W warm-up messages then K more, from the receipt of the last
 warm-up message to the receipt of the last one, and reports its CPU time (all threads) and page
@@ -41,7 +45,8 @@ import numpy as np
 TYPE = "sensor_msgs/msg/CompressedImage"  # header + format + uint8[] data: any size
 DATA, PING, PONG = "/bench/data", "/bench/ping", "/bench/pong"
 IMPLS = ("zenoh", "bytes", "msg")
-LABEL = {"zenoh": "raw zenoh", "bytes": "ours bytes", "msg": "ours msg"}
+LABEL = {"zenoh": "raw zenoh", "bytes": "ours bytes", "msg": "ours msg", "rclpy": "rclpy+DDS"}
+RCLPY_DOMAIN = str(200 + os.getpid() % 30)
 
 
 def message_bytes(size: int) -> bytes:
@@ -90,6 +95,71 @@ def ours_node(name: str):  # type: ignore[no-untyped-def]
     return runtime.Node(name)
 
 
+def has_rclpy() -> bool:
+    try:
+        import rclpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def rclpy_node(name: str):  # type: ignore[no-untyped-def]
+    """A plain rclpy node, its executor and the keep-all reliable QoS a lossless ROS 2 user picks."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    rclpy.init()
+    node = rclpy.create_node(name)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    return node, executor, QoSProfile(depth=1, history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def rclpy_receive(total: int, arrived, done: threading.Event) -> bool:  # type: ignore[no-untyped-def]
+    import rclpy
+    from sensor_msgs.msg import CompressedImage
+
+    node, executor, qos = rclpy_node("bench_receiver")
+    node.create_subscription(CompressedImage, DATA, lambda m: arrived(), qos)
+    print("ready", flush=True)
+    deadline = time.monotonic() + 300
+    while not done.is_set() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.1)
+    node.destroy_node()
+    rclpy.shutdown()
+    return done.is_set()
+
+
+def rclpy_send(total: int, size: int) -> None:
+    import array
+
+    import rclpy
+    from rclpy.duration import Duration
+    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+    from sensor_msgs.msg import CompressedImage
+
+    node, _, qos = rclpy_node("bench_sender")
+    pub = node.create_publisher(CompressedImage, DATA, qos)
+    deadline = time.monotonic() + 20
+    while pub.get_subscription_count() < 1:
+        if time.monotonic() > deadline:
+            raise SystemExit("no subscriber")
+        time.sleep(0.01)
+    data = (np.arange(max(size - 40, 1), dtype=np.uint32) * 2654435761 >> 7).astype(np.uint8)
+    msg = CompressedImage(format="bench", data=array.array("B", data.tobytes()))
+    for _ in range(total):
+        while True:
+            try:
+                pub.publish(msg)
+                break
+            except _rclpy.RCLError:  # the reader's history is full: wait, as keep-all must
+                time.sleep(0.001)
+    pub.wait_for_all_acked(Duration(seconds=60))
+    node.destroy_node()
+    rclpy.shutdown()
+
+
 def receive(impl: str, total: int, warmup: int) -> None:
     """Count `total` messages; print the wall time, CPU time (all threads) and page faults between
     the receipt of the warm-up's last message and of the final one."""
@@ -118,6 +188,8 @@ def receive(impl: str, total: int, warmup: int) -> None:
         ok = done.wait(300)
         sub.undeclare()
         session.close()
+    elif impl == "rclpy":
+        ok = rclpy_receive(total, arrived, done)
     else:
         from rollout import runtime
         from rollout.runtime import LOSSLESS
@@ -138,6 +210,8 @@ def receive(impl: str, total: int, warmup: int) -> None:
 
 
 def send(impl: str, total: int, size: int) -> None:
+    if impl == "rclpy":
+        return rclpy_send(total, size)
     data = message_bytes(size)
     if impl == "zenoh":
         session = open_zenoh()
@@ -292,7 +366,8 @@ def result(proc: subprocess.Popen[str], timeout: float) -> dict:
 
 
 def run_pair(first: list[str], second: list[str], measured_by_first: bool) -> dict:
-    env = dict(os.environ, ROLLOUT_ROUTER=f"tcp/127.0.0.1:{free_port()}")
+    env = dict(os.environ, ROLLOUT_ROUTER=f"tcp/127.0.0.1:{free_port()}", ROS_DOMAIN_ID=RCLPY_DOMAIN,
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     a = child(first, env)
     try:
         wait_ready(a)
@@ -334,6 +409,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="one short run of each case")
     p.add_argument("--repeats", type=int, default=None, help="runs per case (default 5, --quick 1)")
     p.add_argument("--cases", default="5 MB,1 KB,64 B", help="comma-separated subset of: 5 MB, 1 KB, 64 B")
+    p.add_argument("--no-rclpy", action="store_true", help="leave out the rclpy + Fast DDS baseline")
     p.add_argument("--role", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.role:
@@ -354,9 +430,11 @@ def main() -> None:
     wanted = [c.strip() for c in a.cases.split(",")]
     cases = {k: v for k, v in cases.items() if k in wanted}
     runs: dict[tuple[str, str], list] = {}
+    ros = ("rclpy",) if has_rclpy() and not a.no_rclpy else ()
     for name, fn in cases.items():
+        impls = IMPLS + ros if name != "64 B" else IMPLS
         for r in range(repeats):
-            order = IMPLS if r % 2 == 0 else IMPLS[::-1]
+            order = impls if r % 2 == 0 else impls[::-1]
             for impl in order:
                 runs.setdefault((name, impl), []).append(fn(impl))
                 if sys.stderr.isatty():
@@ -370,27 +448,31 @@ def main() -> None:
 
     print(f"transport, 2 processes, loopback TCP, zenoh {zenoh_version()} ({os.cpu_count()} cores), "
           f"median of {repeats} run(s)")  # fmt: skip
-    head = f"{'':24s}" + "".join(f"{LABEL[i]:>12s}" for i in IMPLS) + f"{'bytes × raw':>13s}{'msg × raw':>11s}"
+    cols = IMPLS + ros
+    head = f"{'':24s}" + "".join(f"{LABEL[i]:>12s}" for i in cols) + f"{'bytes × raw':>13s}{'msg × raw':>11s}"
+    head += f"{'rclpy × raw':>13s}" if ros else ""
     print(head)
     print("-" * len(head))
     rows = []
+
+    def row(label: str, values: dict, fmt: str, over: dict | None) -> None:
+        rows.append((label, [format(values[i], fmt) if i in values else "n/a" for i in cols], over))
+
     for name, size in (("5 MB", big), ("1 KB", small)):
         if name in cases:
-            rate = {i: med(name, i, 0) for i in IMPLS}
-            over = {i: rate["zenoh"] / rate[i] for i in IMPLS}
-            rows.append((f"{name} msg/s", [f"{rate[i]:.0f}" for i in IMPLS], over))
-            rows.append((f"{name} MB/s", [f"{rate[i] * size / 1e6:.0f}" for i in IMPLS], None))
-            cpu = {i: med(name, i, 1) for i in IMPLS}
-            rows.append((f"{name} recv CPU µs/msg", [f"{cpu[i] * 1e6:.0f}" for i in IMPLS],
-                         {i: cpu[i] / cpu["zenoh"] for i in IMPLS}))  # fmt: skip
-            rows.append((f"{name} recv faults/msg", [f"{med(name, i, 2):.0f}" for i in IMPLS], None))
+            rate = {i: med(name, i, 0) for i in cols}
+            row(f"{name} msg/s", rate, ".0f", {i: rate["zenoh"] / rate[i] for i in cols})
+            row(f"{name} MB/s", {i: rate[i] * size / 1e6 for i in cols}, ".0f", None)
+            cpu = {i: med(name, i, 1) for i in cols}
+            row(f"{name} recv CPU µs/msg", {i: cpu[i] * 1e6 for i in cols}, ".0f", {i: cpu[i] / cpu["zenoh"] for i in cols})
+            row(f"{name} recv faults/msg", {i: med(name, i, 2) for i in cols}, ".0f", None)
     if "64 B" in cases:
         for k, q in ((0, "p50"), (1, "p99")):
             lat = {i: med("64 B", i, k) for i in IMPLS}
-            over = {i: lat[i] / lat["zenoh"] for i in IMPLS}
-            rows.append((f"64 B one-way {q} (µs)", [f"{lat[i] * 1e6:.0f}" for i in IMPLS], over))
+            row(f"64 B one-way {q} (µs)", {i: lat[i] * 1e6 for i in IMPLS}, ".0f", {i: lat[i] / lat["zenoh"] for i in IMPLS})
     for label, vals, over in rows:
         tail = f"{over['bytes']:>12.2f}×{over['msg']:>10.2f}×" if over else ""
+        tail += f"{over['rclpy']:>12.2f}×" if over and "rclpy" in over else ""
         print(f"{label:24s}" + "".join(f"{v:>12s}" for v in vals) + tail)
     if "5 MB" in cases:
         # each run of ours is paired with the raw run next to it (same round), so slow drifts of a

@@ -24,12 +24,15 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE / "ros2"))
 import launch_like  # noqa: E402
+from needs import missing  # noqa: E402
 
 WS = Path(os.environ.get("ROLLOUT_ROS2_WS", "/nonexistent"))
-pytestmark = pytest.mark.skipif(
-    not (WS / "install" / "setup.bash").is_file(),
-    reason="no ROS 2 workspace: set ROLLOUT_ROS2_WS to one built by .ci/ros2-build (.ci/run does)",
-)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ros2_workspace() -> None:
+    if not (WS / "install" / "setup.bash").is_file():
+        missing("no ROS 2 workspace: set ROLLOUT_ROS2_WS to one built by .ci/ros2-build (.ci/run does)")
 STEPS = 40
 STEPPED = ["/rollout/state", "/rollout/action", "/rollout/reward_terms", "/rollout/base_poses", "/tf"]
 

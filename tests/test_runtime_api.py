@@ -7,9 +7,15 @@ import importlib
 import inspect
 import typing
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from rollout.runtime import api
+
+sys.path.insert(0, str(Path(__file__).parent / "ros2"))
+from needs import missing  # noqa: E402
 
 NODES = ["sim", "recorder", "replay", "viser_bridge", "video_encoder"]
 
@@ -18,7 +24,7 @@ def ros_backend():
     try:
         from rollout.runtime import ros
     except ImportError as e:
-        pytest.skip(f"rclpy does not import here ({e}); .ci/run installs ROS 2 Jazzy and runs this")
+        missing(f"rclpy does not import here ({e}); .ci/run installs ROS 2 Jazzy and runs this")
     return ros
 
 

@@ -20,7 +20,9 @@ import pytest
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "ros2"))
 from graph_nodes import digest, payload  # noqa: E402
+from needs import missing  # noqa: E402
 
 from rollout.runtime.qos import LATCHED, LOSSLESS  # noqa: E402
 
@@ -40,7 +42,7 @@ def rt(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Modul
     """The backend's module functions (init, spin, Node...); node processes started meanwhile use it too."""
     if request.param == "rclpy":
         if (why := rclpy_missing()) is not None:
-            pytest.skip(why)
+            missing(why)
         monkeypatch.setenv("ROS_DOMAIN_ID", DOMAIN)
         monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
         from rollout.runtime import ros as module
