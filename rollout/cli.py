@@ -43,7 +43,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
 def cmd_launch(ns: argparse.Namespace) -> int:
     from rollout.launching import launch
 
-    return launch(ns.file, ns.args)
+    return launch(ns.file, ns.args, join=ns.join)
 
 
 def _cli_node() -> object:
@@ -173,6 +173,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     launch = sub.add_parser("launch", help="run a launch file (like ros2 launch)")
+    launch.add_argument("--join", action="store_true",
+                        help="run in the graph at ROLLOUT_ROUTER (default: a graph of its own)")  # fmt: skip
     launch.add_argument("file", help="a launch file path or name, e.g. record.launch.py")
     launch.add_argument("args", nargs=argparse.REMAINDER, help="name:=value launch arguments")
     launch.set_defaults(func=cmd_launch)
