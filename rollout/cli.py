@@ -163,9 +163,16 @@ def cmd_bag_info(ns: argparse.Namespace) -> int:
 def cmd_bag_repair(ns: argparse.Namespace) -> int:
     from rollout.bag import repair
 
-    result = repair(ns.path, output=ns.output, in_place=ns.in_place)
-    print(f"repaired bag: {result}")
+    print("\n".join(repair(ns.path, output=ns.output, in_place=ns.in_place).lines()))
     return 0
+
+
+def cmd_bag_check(ns: argparse.Namespace) -> int:
+    from rollout.bag import check
+
+    report = check(ns.path)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -206,7 +213,10 @@ def parser() -> argparse.ArgumentParser:
     bi = bag.add_parser("info", help="summary of a bag (like ros2 bag info)")
     bi.add_argument("path")
     bi.set_defaults(func=cmd_bag_info)
-    br = bag.add_parser("repair", help="rebuild the index of a bag whose recorder was killed")
+    bc = bag.add_parser("check", help="read every chunk of a bag and check its CRC (exit 1 if damaged)")
+    bc.add_argument("path")
+    bc.set_defaults(func=cmd_bag_check)
+    br = bag.add_parser("repair", help="rebuild a killed or damaged bag, keeping every readable chunk")
     br.add_argument("path")
     br.add_argument("-o", "--output", help="where to write (default: <name>_repaired beside it)")
     br.add_argument("--in-place", action="store_true", help="replace the original")
