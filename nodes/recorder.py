@@ -50,6 +50,8 @@ class RecorderParams:
     """Start a new file after this many seconds (0: never)."""
     flush_interval: float = 1.0
     """Seconds between writing out the chunk in progress, so a crash loses at most this much (0: only full chunks)."""
+    chunk_crc: bool = True
+    """Store a CRC-32 of every chunk, checked on every read (off only to measure what it costs)."""
 
 
 def topic_filter(p: RecorderParams) -> Callable[[str], bool]:
@@ -114,6 +116,7 @@ class Recorder(Node):
                 chunk_size=p.chunk_size,
                 split_size=p.split_size,
                 split_duration=p.split_duration,
+                chunk_crc=p.chunk_crc,
             )
         except OSError as e:
             raise BagError(f"cannot write the bag at {self.path}: {e.strerror or e}") from None

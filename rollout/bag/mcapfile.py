@@ -452,7 +452,7 @@ class McapFile:
         in chunk `chunk` (or at file offset `offset` when `chunk` is -1)."""
         buf = self.buf if chunk < 0 else self.chunk_records(chunk)
         n = len(buf)
-        if offset + rec.MESSAGE_HEAD.size > n:
+        if offset < 0 or offset + rec.MESSAGE_HEAD.size > n:
             raise BagError(f"{self.path}: a message index points past its chunk; the file is corrupt")
         op, length, channel_id, seq, log_time, pub = rec.MESSAGE_HEAD.unpack_from(buf, offset)
         end = offset + 9 + length
@@ -489,7 +489,12 @@ class McapFile:
                     start = c._take(nbytes)
                 except rec.RecordError as e:
                     raise BagError(f"{self.path} is corrupt: {e}") from None
-                pairs = np.frombuffer(self.buf, "<i8", nbytes // 8, start).reshape(-1, 2)
+                pairs = np.frombuffer(self.buf, "<i8", nbytes // 16 * 2, start).reshape(-1, 2)
+                if pairs.size and (pairs[:, 1].min() < 0 or pairs[:, 1].max() >= ch.uncompressed_size):
+                    raise BagError(
+                        f"{self.path} is corrupt: the message index of {self.channels[channel_id].topic if channel_id in self.channels else channel_id} "
+                        f"points outside its chunk at offset {ch.offset}; `rollout bag repair {self.path}` rebuilds it"
+                    )
                 parts_t.append(pairs[:, 0].copy())  # copies: no views of the mapping outlive close()
                 parts_o.append(pairs[:, 1].copy())
                 parts_c.append(np.full(len(pairs), number, np.int32))

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from rollout.bag.mcapfile import BadRange, McapFile
 from rollout.bag.records import MAGIC
 from rollout.bag.reader import Bag, bag_files
@@ -147,16 +149,36 @@ def check(path: str | os.PathLike[str]) -> CheckReport:
                 if not any("summary" in p or "footer" in p for p in result.problems):
                     result.problems.append(str(e).replace(f"{file} ", "", 1))
             else:
-                claimed = {strict.channels[c].topic: n for c, n in (strict.stats.channel_message_counts if strict.stats else {}).items() if c in strict.channels}
-                strict.close()
-                for topic, n in claimed.items():
-                    have = result.messages.get(topic, 0)
-                    if have != n:
-                        result.problems.append(f"{topic}: the summary counts {n} messages, the readable chunks hold {have}")
+                try:
+                    result.problems += _index_problems(strict, walked)
+                finally:
+                    strict.close()
         finally:
             walked.close()
         report.files.append(result)
     return report
+
+
+def _index_problems(strict: McapFile, walked: McapFile) -> list[str]:
+    """Where the summary and the message indexes (which carry no CRC) disagree with the chunks."""
+    problems = []
+    counts = strict.stats.channel_message_counts if strict.stats else {}
+    for cid, ch in strict.channels.items():
+        have = walked.channel_index(cid) if cid in walked.channels else None
+        n = 0 if have is None else int(have.log_time.size)
+        if counts.get(cid, n) != n:
+            problems.append(f"{ch.topic}: the summary counts {counts[cid]} messages, the readable chunks hold {n}")
+        try:
+            ix = strict.channel_index(cid)
+        except BagError as e:
+            problems.append(str(e).replace(f"{strict.path} is corrupt: ", "", 1))
+            continue
+        if have is not None and ix.log_time.size == n:
+            a = np.lexsort((ix.offset, ix.chunk))
+            b = np.lexsort((have.offset, have.chunk))
+            if not (np.array_equal(ix.log_time[a], have.log_time[b]) and np.array_equal(ix.offset[a], have.offset[b])):
+                problems.append(f"{ch.topic}: its message index disagrees with the messages in the chunks")
+    return problems
 
 
 @dataclass
