@@ -15,4 +15,5 @@ def test_fuzzed_npzs_end_cleanly(tmp_path: Path) -> None:
     print("\n" + table(out["results"], out["peak_rss"]))
     assert not failures(out["results"]), "\n".join(failures(out["results"]))
     assert out["peak_rss"] < PEAK_CAP
+    assert not out["unpickled"]  # --allow-pickle reached info only: a pickle in obs never ran
     assert {"same", "error"} <= {r["outcome"] for r in out["results"]}
