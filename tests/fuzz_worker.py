@@ -357,7 +357,7 @@ def run_case(fn: Callable[[Path, Path], str], path: Path, work: Path) -> tuple[s
 
 def main() -> None:
     suite, seed, work, result_path = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
-    n_mutants = int(os.environ.get("ROLLOUT_FUZZ_MUTANTS", "40"))
+    n_mutants = int(os.environ.get("ROLLOUT_FUZZ_MUTANTS", "30"))
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
     signal.signal(signal.SIGALRM, _alarm)
     rng = np.random.default_rng(seed)
@@ -367,6 +367,8 @@ def main() -> None:
         targets = {"bag info": t_info, "bag check": t_check, "to_npz": t_to_npz, "replay": t_replay}
         for pristine in pristine_bags(work):
             expected = {name: fn(pristine, work) for name, fn in targets.items()}
+            for name, fn in targets.items():  # the intact input itself: the baseline must come out
+                cases.append((name, f"{pristine.stem} intact", pristine, fn, expected[name]))
             data = pristine.read_bytes()
             for k in range(n_mutants):
                 kind, mutated = mutate(data, rng)
@@ -382,6 +384,7 @@ def main() -> None:
     else:
         pristine = pristine_npz(work)
         expected = t_from_npz(pristine, work)
+        cases.append(("from_npz", "npz intact", pristine, t_from_npz, expected))
         data = pristine.read_bytes()
         for k in range(n_mutants):
             kind, mutated = mutate(data, rng)
@@ -394,14 +397,16 @@ def main() -> None:
     t_start = time.monotonic()
     for target, label, path, fn, expected in cases:
         (work / "current").write_text(f"{target}: {label}")
+        t_case = time.monotonic()
         outcome, detail = run_case(fn, path, work)
+        t_case = time.monotonic() - t_case
         if outcome == "ok":
             # a crafted input is built to be refused: accepting it is a wrong output; a mutant
             # must give exactly what the pristine input gives (or say it is damaged)
             outcome = "same" if expected is not None and (expected == "*" or detail == expected) else "wrong"
             if detail == "warned" and expected is not None:
                 outcome = "warned"
-        results.append({"target": target, "input": label, "outcome": outcome, "detail": detail})
+        results.append({"target": target, "input": label, "outcome": outcome, "detail": detail, "seconds": t_case})
     if suite == "bags":  # a clean `bag check` promises that reading gives the pristine output
         same = {(r["input"], r["target"]) for r in results if r["outcome"] == "same"}
         for r in results:
