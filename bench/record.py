@@ -11,7 +11,7 @@
    subscriber (the cost of our code: the target), then with a subscriber process taking every
    topic (raw, LOSSLESS), where publish() waits for the transfer. Medians per step.
 2. Recorder (real processes): `python -m rollout.nodes.recorder` (out in tmpfs and on disk,
-   compression none and lz4), then `python -m rollout.nodes.sim --ros-args -p env:=synthetic
+   compression none and lz4, chunk CRCs on as by default; tmpfs also with them off, same run), then `python -m rollout.nodes.sim --ros-args -p env:=synthetic
    -p num_envs:=N -p steps:=S -p wait_for_subscribers:=1`; after the sim exits the recorder gets
    SIGINT, drains, closes the bag. Figures come from the bag: message bytes over the span of log
    (receive) times, per-topic counts against what the sim published (the same env replayed
@@ -206,13 +206,13 @@ def ros2_env(ws: Path) -> dict[str, str]:
     return env
 
 
-def record(bag: Path, compression: str, num_envs: int, steps: int, expected: dict[str, int],
+def record(bag: Path, compression: str, num_envs: int, steps: int, expected: dict[str, int], crc: bool = True,
            base_env: dict[str, str] | None = None) -> dict:
     from rollout.bag import Bag
 
     env = dict(base_env or os.environ, ROLLOUT_ROUTER=f"tcp/127.0.0.1:{free_port()}")
     rec_cmd = [sys.executable, "-m", "rollout.nodes.recorder", "--ros-args", "-p", f"out:={bag}", "-p",
-               f"compression:={compression}"]  # fmt: skip
+               f"compression:={compression}", "-p", f"chunk_crc:={str(crc).lower()}"]  # fmt: skip
     recorder = subprocess.Popen(rec_cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_line(recorder, "stderr", "recording to", 30)
@@ -349,12 +349,14 @@ def main() -> None:
     for where, base in (("tmpfs", Path(a.tmpfs_dir)), ("disk", Path(a.disk_dir))):
         work = Path(tempfile.mkdtemp(prefix="bench_record_", dir=base))
         try:
-            for compression in ("none", "lz4"):
+            # chunk CRCs are on by default; tmpfs also runs without them, in the same run, to show their cost
+            cases = [("none", True), ("none", False), ("lz4", True)] if where == "tmpfs" else [("none", True), ("lz4", True)]
+            for compression, crc in cases:
                 for tag, env in backends:  # the same run on each backend, one after the other
                     progress(f"recording {tag}{where} {compression} ...")
-                    bag = work / f"bag_{tag.strip() or 'ours'}_{compression}"
-                    r = record(bag, compression, n, steps, expected, env)
-                    rows.append((f"{tag}{where} ({fs_type(base)}) {compression}", r))
+                    bag = work / f"bag_{tag.strip() or 'ours'}_{compression}_{'crc' if crc else 'nocrc'}"
+                    r = record(bag, compression, n, steps, expected, crc, env)
+                    rows.append((f"{tag}{where} ({fs_type(base)}) {compression}{'' if crc else ' no CRC'}", r))
                     if not a.keep:
                         shutil.rmtree(bag, ignore_errors=True)
         finally:
@@ -380,6 +382,11 @@ def main() -> None:
         short = {t: f"{r['counts'].get(t, 0)}/{k}" for t, k in expected.items() if r["counts"].get(t, 0) != k}
         if short:
             print(f"{label}: topics short of what was published: {short}")
+    on = next((r for label, r in rows if label.startswith("tmpfs") and label.endswith(" none")), None)
+    off = next((r for label, r in rows if label.endswith("no CRC")), None)
+    if on and off:
+        print(f"chunk CRCs (the default) on / off, tmpfs, none: {on['mb_s']:.0f} / {off['mb_s']:.0f} MB/s "
+              f"({on['mb_s'] / off['mb_s']:.2f}x), recorder CPU {on['rec_cpu']:.1f} / {off['rec_cpu']:.1f} s")  # fmt: skip
     print("MB/s: message bytes over the span of receive (log) times in the bag; steps/s: the sim's rate from\n"
           "publish times; sim s, rec s: process wall times from the sim's start (the recorder's includes its\n"
           "drain and close); rec CPU, rec RSS: the recorder's user+system time and peak memory; lost:\n"

@@ -13,9 +13,16 @@ F = TypeVar("F", bound=Callable[..., object])
 EXIT_USER_ERROR = 2
 
 
+def report(message: object, *, prog: str = "rollout") -> None:
+    """Print `prog: error: message` on stderr: the one place that line is written (a message of
+    several lines, from outside our code, is cut to its first)."""
+    text = str(message).strip().splitlines()
+    print(f"{prog}: error: {text[0] if text else type(message).__name__}", file=sys.stderr, flush=True)
+
+
 def fail(message: str, *, prog: str = "rollout") -> None:
     """Print `prog: error: message` on stderr and exit 2."""
-    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+    report(message, prog=prog)
     raise SystemExit(EXIT_USER_ERROR)
 
 

@@ -228,9 +228,19 @@ class Bag:
         n = ix.log_time.size
         if not -n <= i < n:
             raise BagError(f"{topic} has {n} messages; there is no message {i}")
-        f = self.files[int(ix.file[i])]
-        _, seq, log_time, pub, data = f.message(int(ix.chunk[i]), int(ix.offset[i]))
+        k = int(ix.file[i])
+        cid, seq, log_time, pub, data = self.files[k].message(int(ix.chunk[i]), int(ix.offset[i]))
+        self._check_indexed(topic, k, cid, log_time, int(ix.log_time[i]))
         return RawMessage(topic, log_time, pub, seq, data)
+
+    def _check_indexed(self, topic: str, file: int, channel_id: int, log_time: int, indexed_time: int) -> None:
+        """The message an index entry points at must be the one it describes (the index records
+        carry no CRC; the chunk, which holds the message, does)."""
+        if channel_id != self._channels[topic][file] or log_time != indexed_time:
+            raise BagError(
+                f"{self.files[file].path} is corrupt: its message index of {topic} points at another message; "
+                f"`rollout bag repair {self.path}` rebuilds the index from the chunks"
+            )
 
     def decode(self, topic: str, i: int) -> Message:
         """Message `i` of `topic`, decoded (arrays are views into the bag, valid until close)."""
@@ -268,9 +278,9 @@ class Bag:
         offsets = np.concatenate([self._topic_index(names[k]).offset[p[2]] for k, p in enumerate(parts)])
         order = np.lexsort((offsets, chunks, files, t))
         for j in order:
-            name = names[int(which[j])]
-            f = self.files[int(files[j])]
-            _, seq, log_time, pub, data = f.message(int(chunks[j]), int(offsets[j]))
+            name, k = names[int(which[j])], int(files[j])
+            cid, seq, log_time, pub, data = self.files[k].message(int(chunks[j]), int(offsets[j]))
+            self._check_indexed(name, k, cid, log_time, int(t[j]))
             yield RawMessage(name, log_time, pub, seq, data)
 
     def iter_decoded(self, topic: str, indices: Sequence[int] | np.ndarray | None = None) -> Iterator[Message]:
@@ -279,13 +289,16 @@ class Bag:
         ix = self._topic_index(topic)
         sel = np.arange(ix.log_time.size) if indices is None else np.asarray(indices, dtype=np.int64)
         files, chunks, offsets = ix.file[sel].tolist(), ix.chunk[sel].tolist(), ix.offset[sel].tolist()
+        times = ix.log_time[sel].tolist()
         last = (-1, -1)
-        for f, c, o in zip(files, chunks, offsets):
+        for f, c, o, t in zip(files, chunks, offsets, times):
             if (f, c) != last:
                 if last[0] >= 0:  # done with that chunk: drop its pages from this process's RSS
                     self.files[last[0]].release(last[1])
                 last = (f, c)
-            yield self._decode(cls, topic, self.files[f].message(c, o)[4])
+            cid, _, log_time, _, data = self.files[f].message(c, o)
+            self._check_indexed(topic, f, cid, log_time, t)
+            yield self._decode(cls, topic, data)
         if last[0] >= 0:
             self.files[last[0]].release(last[1])
 

@@ -30,6 +30,7 @@ import numpy as np
 from rollout.bag import BagWriter
 from rollout.bag.compression import Compression
 from rollout.errors import BagError
+from rollout.export.npz_check import read_members, validate_rollout
 from rollout.export.records import RolloutArrays, write_records
 from rollout.messages import RolloutMessages
 from rollout.sim import EnvInfo
@@ -66,45 +67,19 @@ def load_npz(path: str | os.PathLike[str], *, allow_pickle: bool = False, info: 
         info: load `info`; False skips it (and the need for pickle).
 
     Raises:
-        BagError: not an NPZ, a documented key missing or misshapen, or `info` needs pickle
-            and `allow_pickle` is False.
+        BagError: not an NPZ, a member whose header the bytes do not back, a documented key
+            missing, misshapen or of the wrong type, or `info` needs pickle and `allow_pickle`
+            is False (no member but `info` is ever unpickled).
     """
     p = Path(path)
     if not p.is_file():
         raise BagError(f"{p} does not exist" if not p.exists() else f"{p} is not a file")
     _check_magic(p)
-    try:
-        z = np.load(p, allow_pickle=allow_pickle)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise BagError(f"{p} is not an .npz file ({e})") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise BagError(f"{p} is a single .npy array, not an .npz with obs, act, rew, ...")
-    out: dict[str, Any] = {}
-    with z:
-        for key in z.files:
-            if key == "info" and not info:
-                continue
-            try:
-                out[key] = z[key]
-            except ValueError as e:
-                if key == "info" and "allow_pickle" in str(e):
-                    raise BagError(f"{p}: {PICKLE_HINT}") from None
-                raise BagError(f"{p}: key {key!r} cannot be read ({e})") from None
-            except (OSError, zipfile.BadZipFile, EOFError) as e:
-                raise BagError(f"{p}: key {key!r} is corrupt ({e})") from None
+    out = read_members(p, allow_pickle=allow_pickle, info=info)
     missing = [k for k in REQUIRED if k not in out]
     if missing:
-        raise BagError(f"{p} lacks the documented key(s) {', '.join(missing)} (has {', '.join(z.files)})")
-    obs, act = out["obs"], out["act"]
-    if obs.ndim != 3 or act.ndim != 3:
-        raise BagError(f"{p}: obs and act must be [T, N, dim], got {obs.shape} and {act.shape}")
-    T, N = obs.shape[:2]
-    expect = {"act": (T, N), "rew": (T, N), "base_pos": (T, N, 3), "base_quat": (T, N, 4)}
-    for key, shape in expect.items():
-        if out[key].shape[: len(shape)] != shape or (key != "act" and out[key].shape != shape):
-            raise BagError(f"{p}: {key} has shape {out[key].shape}, expected {shape + ('act_dim',) if key == 'act' else shape}")
-    if "info" in out and out["info"].shape != (T,):
-        raise BagError(f"{p}: info has shape {out['info'].shape}, expected ({T},)")
+        raise BagError(f"{p} lacks the documented key(s) {', '.join(missing)} (has {', '.join(out) or 'none'})")
+    validate_rollout(out, p)
     return out
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from rollout.bag import Bag
 from rollout.errors import BagError
 from rollout.export.npzfile import NpzWriter
+from rollout.msg_checks import action_error, reward_terms_error, robot_error, state_error
 
 from rollout.topics import ACTION, REWARD_TERMS, ROBOT, STATE
 
@@ -105,6 +106,8 @@ def _plan(
     notes: list[str] = []
     s_meta = bag.read_arrays(STATE, ["step", "sim_time", "num_envs", "obs_dim", "num_joints", "num_bodies"])
     a_meta = bag.read_arrays(ACTION, ["step", "num_envs", "act_dim"])
+    if bag.count(REWARD_TERMS) and (err := reward_terms_error(bag.decode(REWARD_TERMS, 0))) is not None:
+        raise BagError(f"{bag.path}: {err}")  # before decoding them all: a message can hold 300k terms
     r_steps = bag.read_arrays(REWARD_TERMS, ["step"])["step"]
     common = np.intersect1d(np.intersect1d(s_meta["step"], a_meta["step"]), r_steps)
     partial = np.union1d(np.union1d(s_meta["step"], a_meta["step"]), r_steps).size - common.size
@@ -134,6 +137,13 @@ def _plan(
         for name in names:
             if np.any(meta[name][ix] != meta[name][ix[0]]):
                 raise BagError(f"{topic}: {name} changes during the recording; it cannot be stacked into one array")
+    # the dims below size the output: the first messages' arrays must back what they declare
+    first_state = bag.decode(STATE, int(state_ix[0]))
+    errors = [state_error(first_state), action_error(bag.decode(ACTION, int(act_ix[0])))]
+    if ROBOT in bag.topics and bag.count(ROBOT):
+        errors.append(robot_error(bag.decode(ROBOT, bag.count(ROBOT) - 1), first_state))
+    if err := next((e for e in errors if e is not None), None):
+        raise BagError(f"{bag.path}: {err}")
     n_all = int(s_meta["num_envs"][state_ix[0]])
     if int(a_meta["num_envs"][act_ix[0]]) != n_all:
         raise BagError(f"{ACTION} has {int(a_meta['num_envs'][act_ix[0]])} envs but {STATE} has {n_all}")

@@ -21,6 +21,8 @@ from rollout import topics as T
 from rollout.bag import Bag
 from rollout.codec import Message, get_type
 from rollout.errors import BagError, RolloutError
+from rollout.limits import check_allocation
+from rollout.msg_checks import reward_terms_error
 from rollout.replay.player import episode_events
 
 MAX_ENVS = 64
@@ -69,8 +71,11 @@ def timeline(
     if ids.size and (ids.min() < 0 or ids.max() >= num_envs):
         bad = int(ids[(ids < 0) | (ids >= num_envs)][0])
         raise RolloutError(f"env_ids: env {bad} is not in this run, which has {num_envs} envs (0-{num_envs - 1})")
+    if (err := reward_terms_error(first)) is not None:
+        raise BagError(f"{bag.path}: {err}")
     names = [t.name for t in first.terms]
     K, E = len(names), ids.size
+    check_allocation(4 * n_steps * E * (K + 1) + 12 * n_steps * (K + 2), f"{bag.path}: the timeline of {K} reward terms", BagError)
     steps = np.empty(n_steps, np.uint64)
     sim_times = np.empty(n_steps, np.float64)
     total = np.empty((n_steps, E), np.float32)

@@ -33,6 +33,7 @@ from rclpy.qos import QoSProfile as RclQoS
 from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.signals import SignalHandlerOptions
 
+from rollout.cli_errors import EXIT_USER_ERROR, report
 from rollout.codec import deserialize, get_service, get_type, serialize
 from rollout.errors import ParameterError, RolloutError, ServiceError
 from rollout.runtime.api import MessageInfo
@@ -464,8 +465,8 @@ def run_node(factory: Callable[..., Node], args: list[str] | None = None) -> Non
         spin(node)
         code = _state.exit_code
     except RolloutError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
-        code = 2
+        report(e, prog=prog)
+        code = EXIT_USER_ERROR
     except (KeyboardInterrupt, ExternalShutdownException):
         code = _state.exit_code
     finally:
@@ -473,8 +474,8 @@ def run_node(factory: Callable[..., Node], args: list[str] | None = None) -> Non
             if node is not None:
                 node.destroy_node()
         except RolloutError as e:
-            print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
-            code = code or 2
+            report(e, prog=prog)
+            code = code or EXIT_USER_ERROR
         finally:
             close()
     raise SystemExit(code)

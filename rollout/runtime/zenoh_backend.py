@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from rollout.cli_errors import EXIT_USER_ERROR, report
 from rollout.errors import RolloutError
 from rollout.runtime.context import close, get_context, init, ok, shutdown
 from rollout.runtime.node import Future, Node
@@ -57,8 +58,8 @@ def run_node(factory: Callable[..., Node], args: list[str] | None = None) -> Non
         spin(node)
         code = get_context().exit_code
     except RolloutError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
-        code = 2
+        report(e, prog=prog)
+        code = EXIT_USER_ERROR
     except KeyboardInterrupt:
         code = 0
     finally:
@@ -66,8 +67,8 @@ def run_node(factory: Callable[..., Node], args: list[str] | None = None) -> Non
             if node is not None:
                 node.destroy_node()
         except RolloutError as e:
-            print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
-            code = code or 2
+            report(e, prog=prog)
+            code = code or EXIT_USER_ERROR
         finally:
             close()
     raise SystemExit(code)

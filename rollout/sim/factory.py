@@ -14,9 +14,11 @@ import importlib
 from typing import Any
 
 from rollout.errors import EnvError
+from rollout.limits import check_allocation
 from rollout.sim.protocol import EnvInfo, VectorEnv
 
 DEFAULT_ENV = "mujoco:Humanoid-v5"
+MIN_BYTES_PER_ENV = 1024
 _HUMANOID = ("humanoid", "mujoco:Humanoid-v5", "Humanoid-v5")
 
 
@@ -29,6 +31,8 @@ def make_env(spec: str = DEFAULT_ENV, *, num_envs: int = 1, seed: int = 0, **kwa
     spec = (spec or DEFAULT_ENV).strip()
     if num_envs < 1:
         raise EnvError(f"num_envs must be at least 1, got {num_envs}")
+    # every env costs at least its share of each step's messages and of the loop's arrays
+    check_allocation(num_envs * MIN_BYTES_PER_ENV, f"num_envs {num_envs} (at least {MIN_BYTES_PER_ENV} B per env)", EnvError)
     if spec in _HUMANOID:
         from rollout.sim.humanoid import HumanoidEnv
 

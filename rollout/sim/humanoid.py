@@ -25,6 +25,7 @@ import mujoco.batch
 import numpy as np
 
 from rollout.errors import EnvError
+from rollout.limits import check_allocation
 from rollout.sim.mjlayout import MjLayout
 from rollout.sim.protocol import EnvInfo, Poses, StepOutput
 
@@ -90,6 +91,9 @@ class HumanoidEnv:
         self._layout = MjLayout.of(m)
         self._seed = int(seed)
 
+        # each env keeps its own MjData (about the model's buffer size) plus the loop's arrays
+        per_env = m.nbuffer + m.nbody * (6 + 3 + 4) * 8 + 348 * 4
+        check_allocation(n * per_env, f"num_envs {n} humanoids (about {per_env // 1024} KiB each)", EnvError)
         nthread = min(threads or os.cpu_count() or 1, n)
         # persistent: one MjData per env, so that contact forces can be read back per env
         self._batch = mujoco.batch.Batch(m, n, nthread=nthread, persistent=True)
