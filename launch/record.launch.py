@@ -1,19 +1,22 @@
 """Record a rollout: the sim/policy node and the recorder (and a live viewer with view:=true).
 
     rollout launch record.launch.py num_envs:=16 steps:=200
+    rollout launch record.launch.py num_envs:=16 steps:=1000 policy:=demo view:=true
     ros2 launch rollout record.launch.py num_envs:=16 steps:=200 policy:=policy.pt2
 
 Ends by itself after `steps` (or `duration`) and prints where the bag is.
 """
 
 from rollout.launching import Arg, NodeSpec, ros_launch_description
+from rollout.sim.factory import is_humanoid
 
 ARGS = [
     Arg("num_envs", "16", "parallel envs"),
     Arg("steps", "500", "control steps to record (0: until Ctrl-C)"),
     Arg("duration", "0", "seconds of sim time to record, instead of steps"),
     Arg("env", "mujoco:Humanoid-v5", "env: mujoco:Humanoid-v5, gym:<id> or module:factory"),
-    Arg("policy", "random", "checkpoint (.pt2, .pt + .json, TorchScript), module:callable, zero or random"),
+    Arg("policy", "auto", "checkpoint (.pt2, .pt + .json, TorchScript), module:callable, demo, zero or random "
+        "(auto: the shipped demo walker on the humanoid, random on other envs)"),
     Arg("seed", "0", "reset seed"),
     Arg("out", "", "bag path (default rollouts/rollout_<time>)"),
     Arg("compression", "none", "none, lz4 or zstd"),
@@ -23,6 +26,12 @@ ARGS = [
     Arg("port", "8080", "viewer port"),
     Arg("video", "", "also write an MP4 of the run to this path"),
 ]
+
+
+def policy_spec(policy: str, env: str) -> str:
+    if policy != "auto":
+        return policy
+    return "demo" if is_humanoid(env) else "random"
 
 
 def nodes(a: dict[str, str]) -> list[NodeSpec]:
@@ -39,7 +48,7 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
                 "steps": a["steps"],
                 "duration": a["duration"],
                 "env": a["env"],
-                "policy": a["policy"],
+                "policy": policy_spec(a["policy"], a["env"]),
                 "seed": a["seed"],
                 "tf_envs": a["tf_envs"],
                 "realtime": realtime,

@@ -17,6 +17,7 @@ from typing import Any
 
 from rollout.errors import LaunchError
 from rollout.runtime.params import split_name_value
+from rollout.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def parse_launch_arguments(args: Sequence[Arg], tokens: Sequence[str]) -> dict[s
         name, value = split_name_value(token, "launch argument")
         if name not in values:
             known = ", ".join(a.name for a in args) or "none"
-            raise LaunchError(f"unknown launch argument {name!r}; this launch file takes: {known}")
+            hint = did_you_mean(name, values)
+            raise LaunchError(f"unknown launch argument {name!r}{hint}; this launch file takes: {known}")
         values[name] = value
     return values
 

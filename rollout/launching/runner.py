@@ -21,6 +21,7 @@ from types import ModuleType
 
 from rollout.errors import LaunchError
 from rollout.launching.description import Arg, NodeSpec, describe_arguments, parse_launch_arguments
+from rollout.suggest import did_you_mean
 
 _PR_SET_PDEATHSIG = 1
 
@@ -42,8 +43,13 @@ def find_launch_file(name: str) -> Path:
     for d in launch_dirs():
         if (d / name).is_file():
             return d / name
-    known = sorted({p.name for d in launch_dirs() for p in d.glob("*.launch.py")})
-    raise LaunchError(f"no launch file {name!r}; available: {', '.join(known) or 'none'}")
+    known = launch_file_names()
+    raise LaunchError(f"no launch file {name!r}{did_you_mean(name, known)}; available: {', '.join(known) or 'none'}")
+
+
+def launch_file_names() -> list[str]:
+    """Names of the launch files `find_launch_file` finds by name."""
+    return sorted({p.name for d in launch_dirs() for p in d.glob("*.launch.py")})
 
 
 def load_launch_file(path: Path) -> ModuleType:
