@@ -40,7 +40,7 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
     video = a["video"] != ""
     takers = 1 + video + view  # recorder, encoder, viewer: nothing is stepped before they all listen
     graph = [
-        NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"]}),
+        NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"], "expected_steps": a["steps"]}),
         NodeSpec(
             "sim",
             params={

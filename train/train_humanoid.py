@@ -87,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--top", type=int, default=32, help="best directions used in the update (default 32)")
     p.add_argument("--step-size", type=float, default=0.02)
     p.add_argument("--noise", type=float, default=0.0075)
-    p.add_argument("--alive-shift", type=float, default=4.0, help="subtracted from each healthy step's reward")
+    p.add_argument("--alive-shift", type=float, default=2.5, help="subtracted from each healthy step's reward")
     p.add_argument("--checkpoint-every", type=float, default=180.0, help="seconds between exports (default 180)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", type=Path, default=None, help="state .npz written by an earlier run")
