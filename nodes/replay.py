@@ -42,7 +42,7 @@ GRACE_S = 0.2  # after the awaited subscribers appear, before playing: their rou
 @dataclass(frozen=True)
 class ReplayParams:
     bag: str = ""
-    """Bag to play: a rosbag2 folder or a .mcap file (required)."""
+    """Bag to play: a rosbag2 folder or a .mcap file, or "latest": the newest recording under rollouts/ (required)."""
     rate: float = 1.0
     """Playback speed, 0.1 to 4.0; 0 plays as fast as the subscribers take it (lossless)."""
     pace: str = "sim"

@@ -210,14 +210,14 @@ def parser() -> argparse.ArgumentParser:
 
     launch = sub.add_parser("launch", help="run a launch file (like ros2 launch)", epilog=launch_files_epilog(),
                             formatter_class=raw)
-    launch.add_argument("file", help="a launch file path or name, e.g. record.launch.py")
+    launch.add_argument("file", nargs="?", help="a launch file path or name, e.g. record.launch.py")
     launch.add_argument("args", nargs=argparse.REMAINDER, help="name:=value launch arguments")
-    launch.set_defaults(func=cmd_launch)
+    launch.set_defaults(func=cmd_launch, needs="file", help_of=launch)
 
     run = sub.add_parser("run", help="run one node (like ros2 run)", epilog=nodes_epilog(), formatter_class=raw)
-    run.add_argument("node", help="node executable, e.g. to_npz")
+    run.add_argument("node", nargs="?", help="node executable, e.g. to_npz")
     run.add_argument("args", nargs=argparse.REMAINDER, help="its arguments, --ros-args -p name:=value ...")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, needs="node", help_of=run)
 
     node = sub.add_parser("node", help="nodes in the graph").add_subparsers(dest="verb", required=True)
     node.add_parser("list", help="list running nodes").set_defaults(func=cmd_node_list)
@@ -248,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = p.parse_args(argv)
     if ns.command is None:  # bare `rollout`: what it can do, not a usage error
         p.print_help()
+        return 0
+    if getattr(ns, "needs", None) and getattr(ns, ns.needs) is None:  # bare `rollout launch` / `rollout run`
+        ns.help_of.print_help()
         return 0
     try:
         code = ns.func(ns)

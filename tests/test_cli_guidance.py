@@ -62,10 +62,20 @@ def test_run_help_lists_every_node_with_a_line() -> None:
     assert {"sim", "recorder", "replay", "to_npz"} <= set(node_names())
 
 
-def test_replay_arguments_document_bag_latest() -> None:
+def test_bare_launch_and_run_list_what_they_can_run() -> None:
+    launch, node = run("launch"), run("run")
+    assert launch.returncode == 0 and "record.launch.py" in launch.stdout
+    assert node.returncode == 0 and re.search(r"^\s+sim\s+\w", node.stdout, re.M)
+
+
+def test_bag_latest_is_documented_where_it_is_accepted() -> None:
     p = run("launch", "replay.launch.py", "--show-args")
     assert p.returncode == 0
     assert re.search(r"bag:=.*latest", p.stdout), p.stdout
+    node = run("run", "replay", "--help")
+    assert node.returncode == 0 and re.search(r"bag \(str.*\n.*latest", node.stdout), node.stdout
+    for verb in ("info", "check", "to-npz"):
+        assert "latest" in run("bag", verb, "--help").stdout, verb
 
 
 @pytest.mark.parametrize(

@@ -1,26 +1,30 @@
 """Train the demo policy: Augmented Random Search (ARS V2-t) with a linear policy on our humanoid.
 
-    python train/train_humanoid.py --minutes 85 --out train/out
+    python train/train_humanoid.py --minutes 80 --out train/out     # then copy train/out/latest.pt2 to rollout/data/humanoid_walk.pt2
 
 ARS (Mania et al. 2018) needs no gradients: each iteration tries `directions` random
 perturbations of the weight matrix, each with + and - sign, one whole episode apiece, and
 moves the weights towards the better signs of the `top` best directions. Observations are
-normalised by a running mean/std that is frozen during an iteration.
+normalised by a running mean/std that is frozen during an iteration. The policy reads only the
+first `--features` entries of the observation (qpos[2:] and qvel): 17 x 45 weights instead of
+17 x 348, and random search needs samples in proportion to the parameters it searches.
 
 It is vectorized on one MuJoCo batch (rollout.sim, one native thread): every env carries its
 own perturbed weights, so one batched step evaluates up to `envs` perturbations at once. An
 env that finishes an episode takes the next pending perturbation; when none is left it runs
 the unperturbed policy, and those episodes are what the log reports.
 
-Training subtracts `--alive-shift` from the reward of each healthy step, as ARS does for
-Humanoid, so that standing still is not worth more than walking. The exported `.pt2` is
-obs -> clip((obs - mean) / std) @ W.T clipped to the action range, with a dynamic batch.
+Training subtracts `--alive-shift` from the reward of each healthy step (ARS subtracts all
+of Humanoid's 5; half of it keeps staying up worth learning while walking stays worth more
+than standing still). The exported `.pt2` is obs -> clip((obs - mean) / std) @ W.T clipped to
+the action range, with a dynamic batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -52,9 +56,16 @@ class Normaliser:
         return mean, np.where(var > 1e-6, np.sqrt(var), 1.0)
 
 
-def export(weights: np.ndarray, mean: np.ndarray, std: np.ndarray, low: np.ndarray, high: np.ndarray, path: Path) -> Path:
-    """Write the linear policy as a torch.export .pt2 that rollout.policy.make_policy loads."""
+def export(
+    weights: np.ndarray, mean: np.ndarray, std: np.ndarray, low: np.ndarray, high: np.ndarray, path: Path, obs_dim: int
+) -> Path:
+    """Write the linear policy as a torch.export .pt2 that rollout.policy.make_policy loads; it
+    takes the whole observation and gives the entries past the features zero weight."""
     import torch
+
+    k = weights.shape[1]
+    weights = np.pad(weights, ((0, 0), (0, obs_dim - k)))
+    mean, std = np.pad(mean, (0, obs_dim - k)), np.pad(std, (0, obs_dim - k), constant_values=1.0)
 
     from rollout.policy import export_policy
 
@@ -83,12 +94,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=85.0, help="wall-clock budget (default 85)")
     p.add_argument("--out", type=Path, default=Path("train/out"), help="folder for checkpoints and the log")
     p.add_argument("--envs", type=int, default=32, help="parallel envs in the batch (default 32)")
-    p.add_argument("--directions", type=int, default=64, help="perturbations per iteration (default 64)")
-    p.add_argument("--top", type=int, default=32, help="best directions used in the update (default 32)")
+    p.add_argument("--directions", type=int, default=32, help="perturbations per iteration (default 32)")
+    p.add_argument("--top", type=int, default=16, help="best directions used in the update (default 16)")
     p.add_argument("--step-size", type=float, default=0.02)
-    p.add_argument("--noise", type=float, default=0.0075)
+    p.add_argument("--noise", type=float, default=0.02)
+    p.add_argument("--features", type=int, default=45,
+                   help="observation entries the policy reads, from the start (default 45: qpos[2:] and qvel)")
     p.add_argument("--alive-shift", type=float, default=2.5, help="subtracted from each healthy step's reward")
-    p.add_argument("--checkpoint-every", type=float, default=180.0, help="seconds between exports (default 180)")
+    p.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between exports (default 300)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", type=Path, default=None, help="state .npz written by an earlier run")
     return p.parse_args(argv)
@@ -104,14 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     env = make_env("humanoid", num_envs=args.envs, seed=args.seed, threads=1)
     info = env.info
     obs_dim, act_dim = info.obs_dim, info.act_dim
+    k = min(args.features, obs_dim)  # fewer parameters: random search needs fewer samples
     low, high = np.asarray(info.action_low, np.float32), np.asarray(info.action_high, np.float32)
     rng = np.random.default_rng(args.seed)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     log = (out / "train_log.jsonl").open("a")
 
-    weights = np.zeros((act_dim, obs_dim))
-    norm = Normaliser(obs_dim)
+    weights = np.zeros((act_dim, k))
+    norm = Normaliser(k)
     iteration, env_steps, elapsed_before = 0, 0, 0.0
     if args.resume is not None:
         state = np.load(args.resume)
@@ -140,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
     while time.monotonic() < deadline:
         mean, std = norm.frozen()
-        deltas = rng.standard_normal((args.directions, act_dim, obs_dim))
+        deltas = rng.standard_normal((args.directions, act_dim, k))
         # tasks 2k and 2k+1: direction k with + and - sign
         pending = list(range(2 * args.directions))
         results = np.full(2 * args.directions, np.nan)
@@ -157,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
                     task[i] = -1
                     per_env_w[i] = weights
                 fresh[i] = False
-            norm.add(obs)
-            x = np.clip((obs - mean) / std, -OBS_CLIP, OBS_CLIP)
+            feats = obs[:, :k]
+            norm.add(feats)
+            x = np.clip((feats - mean) / std, -OBS_CLIP, OBS_CLIP)
             act = np.clip(np.einsum("eao,eo->ea", per_env_w, x), low, high)
             s = env.step(act.astype(np.float32))
             env_steps += n
@@ -210,18 +225,18 @@ def main(argv: list[str] | None = None) -> int:
         if now >= next_checkpoint:
             next_checkpoint = now + args.checkpoint_every
             m, sd = norm.frozen()
-            export(weights, m, sd, low, high, out / "latest.pt2")
+            export(weights, m, sd, low, high, out / "latest.pt2", obs_dim)
             save_state(out / "state.npz", elapsed)
             score = float(np.mean(rets))
             if score > best_score:
                 best_score = score
-                export(weights, m, sd, low, high, out / "best.pt2")
+                shutil.copyfile(out / "latest.pt2", out / "best.pt2")
                 (out / "best.json").write_text(json.dumps(row) + "\n")
             print(f"checkpoint: iteration {iteration}, score {score:.1f} (best {best_score:.1f})", flush=True)
             eval_eps.clear()
 
     m, sd = norm.frozen()
-    export(weights, m, sd, low, high, out / "latest.pt2")
+    export(weights, m, sd, low, high, out / "latest.pt2", obs_dim)
     save_state(out / "state.npz", elapsed_before + time.monotonic() - start)
     print(f"done: {iteration} iterations, {env_steps} env-steps, {(time.monotonic() - start) / 60:.1f} min", flush=True)
     env.close()
