@@ -13,20 +13,13 @@ import numpy as np
 import pytest
 
 from rollout import RolloutRecorder, make_env
+from test_launch_cli import one_line_error
 
 ROLLOUT = [sys.executable, "-m", "rollout.cli"]
 
 
 def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ROLLOUT, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
-
-
-def error_line(p: subprocess.CompletedProcess[str]) -> str:
-    assert p.returncode != 0
-    assert "Traceback" not in p.stderr, p.stderr
-    lines = [line for line in p.stderr.splitlines() if "error:" in line]
-    assert len(lines) == 1, p.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +81,11 @@ def test_bag_latest_is_documented_where_it_is_accepted() -> None:
     ],
 )
 def test_misspelt_names_get_a_did_you_mean(args: list[str], expected: str) -> None:
-    assert expected in error_line(run(*args))
+    assert expected in one_line_error(run(*args))
 
 
 def test_no_suggestion_when_nothing_is_close() -> None:
-    line = error_line(run("launch", "record.launch.py", "colour:=3"))
+    line = one_line_error(run("launch", "record.launch.py", "colour:=3"))
     assert "unknown launch argument 'colour'" in line and "did you mean" not in line
 
 
@@ -145,7 +138,7 @@ def test_bag_info_and_to_npz_take_latest(bag: Path, tmp_path: Path) -> None:
 
 
 def test_bag_info_latest_without_recordings_is_one_line(tmp_path: Path) -> None:
-    assert "found no rollout recording" in error_line(run("bag", "info", "latest", cwd=tmp_path))
+    assert "found no rollout recording" in one_line_error(run("bag", "info", "latest", cwd=tmp_path))
 
 
 def test_to_npz_still_runs_as_a_node_and_as_a_verb(bag: Path, tmp_path: Path) -> None:
@@ -156,7 +149,7 @@ def test_to_npz_still_runs_as_a_node_and_as_a_verb(bag: Path, tmp_path: Path) ->
     assert verb.returncode == 0, verb.stderr
     a, b = np.load(tmp_path / "n.npz"), np.load(tmp_path / "v.npz")
     assert np.array_equal(a["obs"], b["obs"]) and np.array_equal(a["rew"], b["rew"])
-    assert "did you mean 'reward_terms'" in error_line(run("bag", "to-npz", str(bag), "--extra", "reward_term"))
+    assert "did you mean 'reward_terms'" in one_line_error(run("bag", "to-npz", str(bag), "--extra", "reward_term"))
 
 
 def test_from_npz_verb_makes_a_bag_that_bag_check_passes(bag: Path, tmp_path: Path) -> None:
