@@ -8,6 +8,7 @@ On a terminal it is one line that updates in place; into a pipe or a log, plain 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -95,11 +96,16 @@ class Progress:
 
     def _write(self, text: str) -> None:
         if self._in_place:
-            self.stream.write("\r" + text + "\x1b[K")
+            self.stream.write("\r" + fit(text) + "\x1b[K")
             self._drawn = True
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
+
+
+def fit(text: str) -> str:
+    """`text` cut to the terminal's width: a line that wraps cannot be redrawn in place."""
+    return text[: max(shutil.get_terminal_size().columns - 1, 20)]
 
 
 def is_terminal(stream: object) -> bool:

@@ -23,7 +23,7 @@ from types import ModuleType
 from rollout.errors import LaunchError
 from rollout.launching.description import Arg, NodeSpec, describe_arguments, parse_launch_arguments
 from rollout.progress import PREFIX as PROGRESS_PREFIX
-from rollout.progress import is_terminal
+from rollout.progress import fit, is_terminal
 from rollout.suggest import did_you_mean
 
 _PR_SET_PDEATHSIG = 1
@@ -110,7 +110,7 @@ class Launcher:
                 return
             # on a terminal a progress line is redrawn in place, below the other lines
             if is_progress_line(line):
-                self._progress_line = text
+                self._progress_line = text = fit(text)
                 out.write("\r" + text + "\x1b[K")  # type: ignore[attr-defined]
             else:
                 out.write(("\r\x1b[K" if self._progress_line else "") + text + "\n")  # type: ignore[attr-defined]
