@@ -238,7 +238,8 @@ def parser() -> argparse.ArgumentParser:
         t.set_defaults(func=func)
 
     bag = sub.add_parser("bag", help="offline tools for bags: info, check, repair, to-npz, from-npz")
-    add_verbs(bag.add_subparsers(dest="verb", required=True, metavar="VERB"))
+    bag.set_defaults(needs="verb", help_of=bag)
+    add_verbs(bag.add_subparsers(dest="verb", metavar="VERB"))
     return p
 
 
@@ -249,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command is None:  # bare `rollout`: what it can do, not a usage error
         p.print_help()
         return 0
-    if getattr(ns, "needs", None) and getattr(ns, ns.needs) is None:  # bare `rollout launch` / `rollout run`
+    if getattr(ns, "needs", None) and getattr(ns, ns.needs) is None:  # bare `rollout launch`, `run`, `bag`
         ns.help_of.print_help()
         return 0
     try:

@@ -55,8 +55,9 @@ def test_run_help_lists_every_node_with_a_line() -> None:
     assert {"sim", "recorder", "replay", "to_npz"} <= set(node_names())
 
 
-def test_bare_launch_and_run_list_what_they_can_run() -> None:
-    launch, node = run("launch"), run("run")
+def test_bare_launch_run_and_bag_list_what_they_can_run() -> None:
+    launch, node, bag = run("launch"), run("run"), run("bag")
+    assert bag.returncode == 0 and "to-npz" in bag.stdout
     assert launch.returncode == 0 and "record.launch.py" in launch.stdout
     assert node.returncode == 0 and re.search(r"^\s+sim\s+\w", node.stdout, re.M)
 
