@@ -25,7 +25,7 @@ setup(
     ],
     package_dir={"rollout.nodes": "nodes", "rollout.interfaces.rollout_msgs": "msgs"},
     package_data={
-        "rollout": ["interfaces/*/msg/*.msg", "interfaces/*/srv/*.srv"],
+        "rollout": ["interfaces/*/msg/*.msg", "interfaces/*/srv/*.srv", "data/*.pt2"],
         "rollout.interfaces.rollout_msgs": ["msg/*.msg", "srv/*.srv"],
     },
     data_files=[

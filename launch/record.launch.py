@@ -1,6 +1,7 @@
 """Record a rollout: the sim/policy node and the recorder (and a live viewer with view:=true).
 
     rollout launch record.launch.py num_envs:=16 steps:=200
+    rollout launch record.launch.py num_envs:=16 steps:=1000 policy:=demo view:=true
     ros2 launch rollout record.launch.py num_envs:=16 steps:=200 policy:=policy.pt2
 
 Ends by itself after `steps` (default 500) or `duration` seconds, and prints where the bag is.
@@ -8,6 +9,7 @@ Ends by itself after `steps` (default 500) or `duration` seconds, and prints whe
 
 from rollout.errors import LaunchError
 from rollout.launching import Arg, NodeSpec, ros_launch_description
+from rollout.sim.factory import is_humanoid
 
 ARGS = [
     Arg("num_envs", "16", "parallel envs", int, minimum=1),
@@ -15,7 +17,8 @@ ARGS = [
         minimum=0, optional=True),
     Arg("duration", "0", "seconds of sim time to record, instead of steps", float, minimum=0),
     Arg("env", "mujoco:Humanoid-v5", "env: mujoco:Humanoid-v5, gym:<id> or module:factory"),
-    Arg("policy", "random", "checkpoint (.pt2, .pt + .json, TorchScript), module:callable, zero or random"),
+    Arg("policy", "auto", "checkpoint (.pt2, .pt + .json, TorchScript), module:callable, demo, zero or random "
+        "(auto: the shipped demo walker on the humanoid, random on other envs)"),
     Arg("seed", "0", "reset seed", int),
     Arg("out", "", "bag path (default rollouts/rollout_<time>)"),
     Arg("compression", "none", "chunk compression", choices=("none", "lz4", "zstd")),
@@ -27,6 +30,12 @@ ARGS = [
     Arg("video", "", "also write an MP4 of the run to this path"),
 ]
 DEFAULT_STEPS = 500
+
+
+def policy_spec(policy: str, env: str) -> str:
+    if policy != "auto":
+        return policy
+    return "demo" if is_humanoid(env) else "random"
 
 
 def step_count(a: dict) -> int:
@@ -44,7 +53,7 @@ def nodes(a: dict) -> list[NodeSpec]:
     video = a["video"] != ""
     takers = 1 + video + view  # recorder, encoder, viewer: nothing is stepped before they all listen
     graph = [
-        NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"]}),
+        NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"], "expected_steps": a["steps"]}),
         NodeSpec(
             "sim",
             params={
@@ -52,7 +61,7 @@ def nodes(a: dict) -> list[NodeSpec]:
                 "steps": step_count(a),
                 "duration": a["duration"],
                 "env": a["env"],
-                "policy": a["policy"],
+                "policy": policy_spec(a["policy"], a["env"]),
                 "seed": a["seed"],
                 "tf_envs": a["tf_envs"],
                 "realtime": realtime,

@@ -1,6 +1,7 @@
 """Replay a recorded bag into the web viewer (and into an MP4 with video:=out.mp4).
 
     rollout launch replay.launch.py bag:=rollouts/rollout_20250101_120000
+    rollout launch replay.launch.py bag:=latest
     rollout launch replay.launch.py bag:=BAG video:=out.mp4 preset:=Side
     ros2 launch rollout replay.launch.py bag:=BAG
 
@@ -11,7 +12,7 @@ viewer stays off unless view:=true, and everything exits when the video is writt
 from rollout.launching import Arg, NodeSpec, ros_launch_description
 
 ARGS = [
-    Arg("bag", None, "bag to play: a rosbag2 folder or an .mcap file"),
+    Arg("bag", None, "bag to play: a rosbag2 folder, an .mcap file, or latest (the newest under rollouts/)"),
     Arg("rate", "1.0", "playback speed, 0.1 to 4", float, minimum=0.1),
     Arg("loop", "false", "start again at the end", bool),
     Arg("start_paused", "false", "open paused at the first step", bool),

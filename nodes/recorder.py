@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 from rollout import topics
 from rollout.bag import BagWriter, offered_qos_yaml
 from rollout.errors import BagError, ParameterError
+from rollout.progress import Progress, bag_bytes
 from rollout.recording import default_bag_path
 from rollout.runtime import LOSSLESS, Node, QoSProfile, Subscription, run_node
 from rollout.runtime.qos import DurabilityPolicy
@@ -52,6 +54,10 @@ class RecorderParams:
     """Seconds between writing out the chunk in progress, so a crash loses at most this much (0: only full chunks)."""
     chunk_crc: bool = True
     """Store a CRC-32 of every chunk, checked on every read (off only to measure what it costs)."""
+    expected_steps: int = 0
+    """Control steps the sim will publish: the progress line's total and ETA (0: unknown)."""
+    progress: float = 1.0
+    """Seconds between progress lines (step / total, steps/s, ETA, bag size); 0: none."""
 
 
 def topic_filter(p: RecorderParams) -> Callable[[str], bool]:
@@ -125,6 +131,12 @@ class Recorder(Node):
         self.gaps = GapCounter()
         self.sources = SourceCheck()
         self.last_message = time.monotonic()
+        self.steps = 0
+        self.progress = (
+            Progress(p.expected_steps, stream=sys.stdout, interval=p.progress, size=lambda: bag_bytes(self.path))
+            if p.progress > 0
+            else None
+        )
         self.create_timer(0.05, self.discover)
         if p.flush_interval > 0:
             self.create_timer(p.flush_interval, self.bag.flush)
@@ -166,6 +178,10 @@ class Recorder(Node):
                 "two sources; record each run in its own graph (every `rollout launch` hosts one)"
             )
         self.last_message = time.monotonic()
+        if topic == topics.STATE:
+            self.steps += 1
+            if self.progress is not None:
+                self.progress.update(self.steps)
 
     def in_flight(self) -> bool:
         """Messages still queued, or the topics not yet quiet for a moment."""
@@ -177,6 +193,8 @@ class Recorder(Node):
         # take what is still in flight; an orphaned recorder (its launcher died) keeps time to close the bag
         self.spin_while(self.in_flight, DRAIN_MAX if left is None else max(0.0, left - 0.6))
         path = self.bag.close()
+        if self.progress is not None:
+            self.progress.finish()
         counts = self.bag.counts
         super().destroy_node()
         if not any(counts.values()):  # nothing arrived (e.g. the sim failed at start): leave no empty bag

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from rollout import topics
 from rollout.bag import Bag
+from rollout.bag.latest import latest_recording
 from rollout.codec import default_store, get_service, get_type
 from rollout.errors import BagError, ParameterError, RolloutError
 from rollout.replay import Item, Player, PlayerStatus, episode_events, rate_error, timeline
@@ -41,7 +42,7 @@ GRACE_S = 0.2  # after the awaited subscribers appear, before playing: their rou
 @dataclass(frozen=True)
 class ReplayParams:
     bag: str = ""
-    """Bag to play: a rosbag2 folder or a .mcap file (required)."""
+    """Bag to play: a rosbag2 folder or a .mcap file, or "latest": the newest recording under rollouts/ (required)."""
     rate: float = 1.0
     """Playback speed, 0.1 to 4.0; 0 plays as fast as the subscribers take it (lossless)."""
     pace: str = "sim"
@@ -67,25 +68,6 @@ class ReplayParams:
 def topic_list(text: str) -> list[str]:
     """'/a, /b' -> ['/a', '/b']."""
     return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def latest_recording(root: str = "rollouts") -> Path:
-    """The newest rollout recording under `root` (the recorder's default output folder): a bag
-    folder or .mcap file with /rollout/state messages; NPZ files and empty bags are passed over."""
-    folder = Path(root)
-    found = [
-        p
-        for p in (folder.iterdir() if folder.is_dir() else ())
-        if p.suffix == ".mcap" or (p.is_dir() and ((p / "metadata.yaml").is_file() or any(p.glob("*.mcap"))))
-    ]
-    for path in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
-        try:
-            with Bag(path) as bag:
-                if topics.STATE in bag.topics and bag.count(topics.STATE):
-                    return path
-        except RolloutError:
-            continue  # a broken bag is not the latest recording
-    raise BagError(f"bag:=latest found no rollout recording in {folder.resolve()}")
 
 
 def open_rollout_bag(path: str) -> Bag:

@@ -32,7 +32,7 @@ class SimParams:
     """Reset seed; the same seed and policy give the same rollout."""
     policy: str = "random"
     """A .pt2 (torch.export), a state_dict .pt with its JSON config, TorchScript, "module:callable",
-    or a built-in: "zero", "random"."""
+    or a built-in: "demo" (the shipped humanoid walker), "zero", "random"."""
     policy_config: str = ""
     """JSON config for a state_dict checkpoint (default: the .json beside it)."""
     steps: int = 0

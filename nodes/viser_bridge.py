@@ -24,7 +24,7 @@ import numpy as np
 from rollout import topics
 from rollout.cameras import parse_preset
 from rollout.errors import ParameterError
-from rollout.runtime import LATCHED, Node, QoSProfile, run_node
+from rollout.runtime import LATCHED, Node, QoSProfile, ok, run_node
 from rollout.viewer import Viewer
 
 
@@ -177,7 +177,8 @@ class ViserBridge(Node):
         self.create_subscription("rollout_msgs/msg/PlaybackStatus", topics.PLAYBACK_STATUS, self.on_status, 10)
         self.create_subscription("rollout_msgs/msg/Timeline", topics.TIMELINE, v.on_timeline, LATCHED)
         self.create_timer(1.0, self._check_policy_service)
-        print(f"viser_bridge: open {v.url} in a browser", flush=True)
+        if ok():  # stopped while starting (another node failed): invite no one to a page going away
+            print(f"viser_bridge: open {v.url} in a browser", flush=True)
 
     def on_status(self, msg: Any) -> None:
         self.viewer.on_status(msg)

@@ -4,6 +4,7 @@
     rollout run to_npz BAG -o out.npz
     rollout node list | rollout topic list -t | rollout topic echo /rollout/reward_terms --once
     rollout topic hz /rollout/state | rollout bag info BAG | rollout bag repair BAG
+    rollout bag check BAG | rollout bag to-npz BAG -o out.npz | rollout bag from-npz run.npz
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from rollout.cli_errors import fail
 from rollout.errors import RolloutError
+from rollout.suggest import did_you_mean
 
 DISCOVERY_WAIT = 0.5  # seconds for liveliness tokens already out there to arrive
 
@@ -33,7 +35,7 @@ def node_names() -> list[str]:
 
 def cmd_run(ns: argparse.Namespace) -> int:
     if ns.node not in node_names():
-        fail(f"no node {ns.node!r}; available: {', '.join(node_names())}")
+        fail(f"no node {ns.node!r}{did_you_mean(ns.node, node_names())}; available: {', '.join(node_names())}")
     module = importlib.import_module(f"rollout.nodes.{ns.node}")
     sys.argv = [ns.node, *ns.args]
     result = module.main(list(ns.args))
@@ -153,43 +155,71 @@ def cmd_topic_hz(ns: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bag_info(ns: argparse.Namespace) -> int:
-    from rollout.bag import info
+EXAMPLES = """\
+examples:
+  rollout launch record.launch.py num_envs:=16 steps:=1000 policy:=demo view:=true
+  rollout launch replay.launch.py bag:=latest
+  rollout launch replay.launch.py bag:=latest video:=run.mp4
+  rollout bag info latest
+  rollout bag to-npz latest -o run.npz
+  rollout run sim --help
+  rollout topic echo /rollout/reward_terms --once
 
-    print(info(ns.path))
-    return 0
+`rollout launch --help` lists the launch files, `rollout run --help` the nodes,
+`rollout launch FILE --show-args` a launch file's arguments."""
 
 
-def cmd_bag_repair(ns: argparse.Namespace) -> int:
-    from rollout.bag import repair
+def first_doc_line(path: str | None) -> str:
+    """The first line of a Python file's docstring, read without running the file."""
+    import ast
+    from pathlib import Path
 
-    print("\n".join(repair(ns.path, output=ns.output, in_place=ns.in_place).lines()))
-    return 0
+    try:
+        doc = ast.get_docstring(ast.parse(Path(path or "").read_text()))
+    except (OSError, SyntaxError, ValueError):
+        return ""
+    return (doc or "").strip().splitlines()[0] if doc else ""
 
 
-def cmd_bag_check(ns: argparse.Namespace) -> int:
-    from rollout.bag import check
+def _listing(title: str, rows: list[tuple[str, str]]) -> str:
+    width = max((len(name) for name, _ in rows), default=0) + 2
+    return title + "\n" + "\n".join(f"  {name:<{width}}{line}" for name, line in rows)
 
-    report = check(ns.path)
-    print("\n".join(report.lines()))
-    return 0 if report.ok else 1
+
+def launch_files_epilog() -> str:
+    from rollout.launching.runner import find_launch_file, launch_file_names
+
+    rows = [(name, first_doc_line(str(find_launch_file(name)))) for name in launch_file_names()]
+    return _listing("launch files:", rows) + "\n\n`rollout launch FILE --show-args` lists a file's arguments."
+
+
+def nodes_epilog() -> str:
+    rows = [(n, first_doc_line(importlib.util.find_spec(f"rollout.nodes.{n}").origin)) for n in node_names()]
+    return _listing("nodes:", rows) + "\n\n`rollout run NODE --help` lists a node's parameters."
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rollout", description="Record, replay, inspect and export policy rollouts.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from rollout.bag_cli import add_verbs
 
-    launch = sub.add_parser("launch", help="run a launch file (like ros2 launch)")
+    raw = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="rollout", description="Record, replay, inspect and export policy rollouts.", epilog=EXAMPLES,
+        formatter_class=raw,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    launch = sub.add_parser("launch", help="run a launch file (like ros2 launch)", epilog=launch_files_epilog(),
+                            formatter_class=raw)
+    launch.add_argument("file", nargs="?", help="a launch file path or name, e.g. record.launch.py")
     launch.add_argument("--join", action="store_true",
                         help="run in the graph at ROLLOUT_ROUTER (default: a graph of its own)")  # fmt: skip
-    launch.add_argument("file", help="a launch file path or name, e.g. record.launch.py")
     launch.add_argument("args", nargs=argparse.REMAINDER, help="name:=value launch arguments")
-    launch.set_defaults(func=cmd_launch)
+    launch.set_defaults(func=cmd_launch, needs="file", help_of=launch)
 
-    run = sub.add_parser("run", help="run one node (like ros2 run)")
-    run.add_argument("node", help="node executable, e.g. to_npz")
+    run = sub.add_parser("run", help="run one node (like ros2 run)", epilog=nodes_epilog(), formatter_class=raw)
+    run.add_argument("node", nargs="?", help="node executable, e.g. to_npz")
     run.add_argument("args", nargs=argparse.REMAINDER, help="its arguments, --ros-args -p name:=value ...")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, needs="node", help_of=run)
 
     node = sub.add_parser("node", help="nodes in the graph").add_subparsers(dest="verb", required=True)
     node.add_parser("list", help="list running nodes").set_defaults(func=cmd_node_list)
@@ -209,24 +239,22 @@ def parser() -> argparse.ArgumentParser:
             t.add_argument("-w", "--window", type=int, default=100, help="messages in the averaging window")
         t.set_defaults(func=func)
 
-    bag = sub.add_parser("bag", help="bag files").add_subparsers(dest="verb", required=True)
-    bi = bag.add_parser("info", help="summary of a bag (like ros2 bag info)")
-    bi.add_argument("path")
-    bi.set_defaults(func=cmd_bag_info)
-    bc = bag.add_parser("check", help="read every chunk of a bag and check its CRC (exit 1 if damaged)")
-    bc.add_argument("path")
-    bc.set_defaults(func=cmd_bag_check)
-    br = bag.add_parser("repair", help="rebuild a killed or damaged bag, keeping every readable chunk")
-    br.add_argument("path")
-    br.add_argument("-o", "--output", help="where to write (default: <name>_repaired beside it)")
-    br.add_argument("--in-place", action="store_true", help="replace the original")
-    br.set_defaults(func=cmd_bag_repair)
+    bag = sub.add_parser("bag", help="offline tools for bags: info, check, repair, to-npz, from-npz")
+    bag.set_defaults(needs="verb", help_of=bag)
+    add_verbs(bag.add_subparsers(dest="verb", metavar="VERB"))
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `rollout topic echo ... | head` ends quietly
-    ns = parser().parse_args(argv)
+    p = parser()
+    ns = p.parse_args(argv)
+    if ns.command is None:  # bare `rollout`: what it can do, not a usage error
+        p.print_help()
+        return 0
+    if getattr(ns, "needs", None) and getattr(ns, ns.needs) is None:  # bare `rollout launch`, `run`, `bag`
+        ns.help_of.print_help()
+        return 0
     try:
         code = ns.func(ns)
     except RolloutError as e:

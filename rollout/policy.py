@@ -14,7 +14,8 @@ The format is read from the file's content, not its name:
 - `package.module:callable`: `callable(obs_dim=..., act_dim=..., seed=...)` (it is passed the
   keywords it accepts) returns either a `torch.nn.Module` (called with a float32 tensor) or
   any callable taking and returning numpy arrays.
-- built-ins `zero` (all-zero actions) and `random` (uniform within the action bounds, seeded).
+- built-ins `zero` (all-zero actions) and `random` (uniform within the action bounds, seeded),
+  and `demo`, the `.pt2` shipped in `rollout/data/` (see `BUILTIN_CHECKPOINTS`).
 
 A whole pickled `nn.Module` (`torch.save(model)`) is refused without being unpickled:
 unpickling runs code chosen by whoever wrote the file. A model may return a tensor, a
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
 PolicyFormat = Literal["zero", "random", "callable", "pt2", "state_dict", "torchscript"]
 ACTIVATIONS = ("elu", "relu", "tanh", "silu", "gelu", "leaky_relu", "identity")
 _DICT_ACTION_KEYS = ("mean_action", "action", "actions")
+BUILTIN_CHECKPOINTS = {"demo": "humanoid_walk.pt2"}
+"""Checkpoints shipped in rollout/data/, by name: `demo` walks the embedded Humanoid-v5
+(trained by train/train_humanoid.py)."""
 
 
 class Policy:
@@ -173,6 +177,8 @@ def make_policy(
     """
     if spec in ("zero", "random"):
         return _builtin(spec, obs_dim=obs_dim, act_dim=act_dim, seed=seed, low=action_low, high=action_high)
+    if spec in BUILTIN_CHECKPOINTS:
+        spec = str(Path(__file__).parent / "data" / BUILTIN_CHECKPOINTS[spec])
     path = Path(spec)
     if not path.exists() and _looks_like_callable(spec):
         _set_threads(threads)
@@ -180,7 +186,7 @@ def make_policy(
     if path.is_dir():
         raise PolicyError(f"policy checkpoint {spec} is a directory; give the checkpoint file in it")
     if not path.is_file():
-        raise PolicyError(f"policy checkpoint {spec} does not exist (or use zero, random, or package.module:callable)")
+        raise PolicyError(f"policy checkpoint {spec} does not exist (or use demo, zero, random, or package.module:callable)")
     if importlib.util.find_spec("torch") is None:
         raise PolicyError(f"loading {spec} needs PyTorch: pip install torch")
     _set_threads(threads)

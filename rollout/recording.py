@@ -11,6 +11,7 @@ every tool (to_npz, replay, the viewer, Foxglove) reads both alike.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -22,6 +23,7 @@ from rollout.bag import BagWriter, Compression
 from rollout.errors import ParameterError
 from rollout.messages import LATCHED_TOPICS, RolloutMessages, RunIdentity
 from rollout.policy import policy_for
+from rollout.progress import Progress, bag_bytes, is_terminal
 from rollout.sim import VectorEnv, run_steps
 
 
@@ -43,6 +45,7 @@ class RolloutRecorder:
         seed: int = 0,
         compression: Compression = "none",
         tf_envs: Sequence[int] = (0,),
+        progress: bool | None = None,
     ) -> None:
         """
         Args:
@@ -52,6 +55,8 @@ class RolloutRecorder:
             seed: reset seed, stored in the robot description.
             compression: "none", "lz4" or "zstd".
             tf_envs: envs drawn in Foxglove through /tf and /robot_description.
+            progress: print step / total, steps/s, ETA and bag size on stderr once a second
+                (default: only when stderr is a terminal).
         """
         if max_steps < 1:
             raise ParameterError(f"max_steps must be at least 1, got {max_steps}")
@@ -61,6 +66,7 @@ class RolloutRecorder:
         self.seed = seed
         self.compression = compression
         self.tf_envs = tf_envs
+        self.progress = is_terminal(sys.stderr) if progress is None else progress
 
     def run(self, policy: Callable[[np.ndarray], np.ndarray] | str) -> Path:
         """Record `max_steps` steps of `policy` (a callable, or a spec for `make_policy`); returns the bag path."""
@@ -83,7 +89,12 @@ class RolloutRecorder:
                     bag.write(topic, data, stamp, sequence=sequence[topic])
 
             write(messages.latched(time.time_ns()), time.time_ns())
+            shown = Progress(self.max_steps, size=lambda: bag_bytes(self.out)) if self.progress else None
             for rec in run_steps(self.env, policy, seed=self.seed, steps=self.max_steps):
                 stamp = time.time_ns()
                 write(messages.step(rec, stamp), stamp)
+                if shown is not None:
+                    shown.update(rec.step + 1)
+            if shown is not None:
+                shown.finish()
         return self.out

@@ -20,6 +20,7 @@ from typing import Any
 
 from rollout.errors import LaunchError
 from rollout.runtime.params import split_name_value
+from rollout.suggest import did_you_mean
 
 INT64 = 2**63 - 1
 REQUIRED = None
@@ -125,7 +126,8 @@ def parse_launch_arguments(args: Sequence[Arg], tokens: Sequence[str]) -> dict[s
         name, value = split_name_value(token, "launch argument")
         if name not in by_name:
             known = ", ".join(a.name for a in args) or "none"
-            raise LaunchError(f"unknown launch argument {name!r}; this launch file takes: {known}")
+            hint = did_you_mean(name, by_name)
+            raise LaunchError(f"unknown launch argument {name!r}{hint}; this launch file takes: {known}")
         given[name] = value
     return typed_values(args, given)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,8 +25,12 @@ from types import ModuleType
 
 from rollout.errors import LaunchError
 from rollout.launching.description import Arg, NodeSpec, describe_arguments, parse_launch_arguments
+from rollout.progress import PREFIX as PROGRESS_PREFIX
+from rollout.progress import fit, is_terminal
+from rollout.suggest import did_you_mean
 
 _PR_SET_PDEATHSIG = 1
+_PROGRESS = re.compile(re.escape(PROGRESS_PREFIX) + r"\d+")
 
 
 def launch_dirs() -> list[Path]:
@@ -45,8 +50,13 @@ def find_launch_file(name: str) -> Path:
     for d in launch_dirs():
         if (d / name).is_file():
             return d / name
-    known = sorted({p.name for d in launch_dirs() for p in d.glob("*.launch.py")})
-    raise LaunchError(f"no launch file {name!r}; available: {', '.join(known) or 'none'}")
+    known = launch_file_names()
+    raise LaunchError(f"no launch file {name!r}{did_you_mean(name, known)}; available: {', '.join(known) or 'none'}")
+
+
+def launch_file_names() -> list[str]:
+    """Names of the launch files `find_launch_file` finds by name."""
+    return sorted({p.name for d in launch_dirs() for p in d.glob("*.launch.py")})
 
 
 def load_launch_file(path: Path) -> ModuleType:
@@ -58,6 +68,11 @@ def load_launch_file(path: Path) -> ModuleType:
     if not hasattr(module, "ARGS") or not callable(getattr(module, "nodes", None)):
         raise LaunchError(f"{path} defines no ARGS and nodes(args); it cannot run without ROS 2's launch")
     return module
+
+
+def is_progress_line(line: str) -> bool:
+    """A node's progress line (rollout.progress), e.g. `step 412/1000 (41%)  1,203 steps/s ...`."""
+    return bool(_PROGRESS.match(line))
 
 
 def _die_with(parent: int) -> Callable[[], None]:
@@ -92,14 +107,40 @@ class Launcher:
         self._stop = threading.Event()
         # nodes hold the read end; it reads end-of-file once this process is gone, however it died
         self._alive_r, self._alive_w = os.pipe()
+        self._last_error: dict[str, str] = {}  # node -> its last "error:" line, repeated if it fails
+        self._in_place = is_terminal(self._out)
+        self._progress_line = ""  # the progress line drawn last, on a terminal
 
     def say(self, who: str, line: str) -> None:
+        text = f"[{who}] {line}"
         with self._print_lock:
-            print(f"[{who}] {line}", file=self._out, flush=True)  # type: ignore[call-overload]
+            out = self._out
+            if not self._in_place:
+                print(text, file=out, flush=True)  # type: ignore[call-overload]
+                return
+            # on a terminal a progress line is redrawn in place, below the other lines
+            if is_progress_line(line):
+                self._progress_line = text = fit(text)
+                out.write("\r" + text + "\x1b[K")  # type: ignore[attr-defined]
+            else:
+                out.write(("\r\x1b[K" if self._progress_line else "") + text + "\n")  # type: ignore[attr-defined]
+                if self._progress_line:
+                    out.write(self._progress_line)  # type: ignore[attr-defined]
+            out.flush()  # type: ignore[attr-defined]
+
+    def _end_progress(self) -> None:
+        with self._print_lock:
+            if self._progress_line:
+                self._out.write("\n")  # type: ignore[attr-defined]
+                self._out.flush()  # type: ignore[attr-defined]
+                self._progress_line = ""
 
     def _pump(self, name: str, stream: object) -> None:
         for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
-            self.say(name, raw.decode(errors="replace").rstrip("\n"))
+            line = raw.decode(errors="replace").rstrip("\n")
+            if "error:" in line or "Error" in line:
+                self._last_error[name] = line.strip()
+            self.say(name, line)
 
     def _start(self, spec: NodeSpec) -> _Running:
         cmd = [sys.executable, "-m", f"rollout.nodes.{spec.executable}", *spec.arguments, *spec.ros_args()]
@@ -147,11 +188,14 @@ class Launcher:
                 break
             self._stop.wait(0.05)
         self._stop_all()
+        self._end_progress()
         for r in self._running:
             if r.proc.pid not in reported and r.proc.returncode not in (0, None, -signal.SIGTERM):
                 failed.append(r.spec.node_name)
         if failed:
-            self.say("launch", f"failed: {', '.join(failed)}")
+            # the last word is the failure, after whatever the other nodes said while stopping
+            why = "; ".join(self._last_error[n] for n in failed if n in self._last_error)
+            self.say("launch", f"failed: {', '.join(failed)}" + (f" ({why})" if why else "") + "; all nodes stopped")
             return 1
         return 0
 

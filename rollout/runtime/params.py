@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from rollout.errors import ParameterError
+from rollout.suggest import did_you_mean
 
 ParamValue = bool | int | float | str | list
 
@@ -224,7 +225,7 @@ def resolve(cls: type, overrides: dict[str, Any]) -> Any:
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ParameterError(
-            f"unknown parameter {unknown[0]!r}; this node takes: {', '.join(sorted(known))}"
+            f"unknown parameter {unknown[0]!r}{did_you_mean(unknown[0], known)}; this node takes: {', '.join(sorted(known))}"
         )
     values = {name: coerce(name, text, hints[name]) for name, text in overrides.items()}
     return cls(**values)

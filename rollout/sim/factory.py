@@ -22,6 +22,11 @@ MIN_BYTES_PER_ENV = 1024
 _HUMANOID = ("humanoid", "mujoco:Humanoid-v5", "Humanoid-v5")
 
 
+def is_humanoid(spec: str) -> bool:
+    """Whether `spec` names the embedded humanoid (what the shipped `demo` policy walks)."""
+    return (spec or DEFAULT_ENV).strip() in _HUMANOID
+
+
 def make_env(spec: str = DEFAULT_ENV, *, num_envs: int = 1, seed: int = 0, **kwargs: Any) -> VectorEnv:
     """Build the env `spec` names with `num_envs` parallel envs; env i is seeded `seed + i`.
 
