@@ -163,12 +163,12 @@ def test_from_npz_verb_makes_a_bag_that_bag_check_passes(bag: Path, tmp_path: Pa
 
 def test_bag_check_finds_a_cut_file_and_repair_makes_it_whole(bag: Path, tmp_path: Path) -> None:
     ok = run("bag", "check", str(bag))
-    assert ok.returncode == 0 and re.search(r"ok, \d+ messages read back", ok.stdout), ok.stdout
+    assert ok.returncode == 0 and re.search(r"\d+ messages readable, ok", ok.stdout), ok.stdout
     mcap = next(bag.glob("*.mcap"))
     cut = tmp_path / "cut.mcap"
-    cut.write_bytes(mcap.read_bytes()[: mcap.stat().st_size * 2 // 3])
+    cut.write_bytes(mcap.read_bytes()[: mcap.stat().st_size - 200])  # the summary and footer lost, as when killed
     bad = run("bag", "check", str(cut))
-    assert bad.returncode == 1 and "truncated" in bad.stdout, bad.stdout + bad.stderr
+    assert bad.returncode == 1 and "no footer" in bad.stdout, bad.stdout + bad.stderr
     fixed = run("bag", "repair", str(cut), "-o", str(tmp_path / "fixed.mcap"))
     assert fixed.returncode == 0, fixed.stderr
     assert run("bag", "check", str(tmp_path / "fixed.mcap")).returncode == 0
