@@ -2,6 +2,7 @@
 
     rollout launch record.launch.py num_envs:=16 steps:=200
     ros2 launch rollout record.launch.py num_envs:=16 steps:=200 policy:=policy.pt2
+    rollout launch record.launch.py env:=protomotions:results/mimic/last.ckpt trust_checkpoint:=true num_envs:=1
 
 Ends by itself after `steps` (or `duration`) and prints where the bag is.
 """
@@ -12,7 +13,9 @@ ARGS = [
     Arg("num_envs", "16", "parallel envs"),
     Arg("steps", "500", "control steps to record (0: until Ctrl-C)"),
     Arg("duration", "0", "seconds of sim time to record, instead of steps"),
-    Arg("env", "mujoco:Humanoid-v5", "env: mujoco:Humanoid-v5, gym:<id> or module:factory"),
+    Arg("env", "mujoco:Humanoid-v5", "env: mujoco:Humanoid-v5, gym:<id>, protomotions:<last.ckpt> or module:factory"),
+    Arg("trust_checkpoint", "false", "load a ProtoMotions checkpoint (a pickle: only files you trust)"),
+    Arg("simulator", "", "ProtoMotions simulator for a checkpoint (default: the one it was trained with)"),
     Arg("policy", "random", "checkpoint (.pt2, .pt + .json, TorchScript), module:callable, zero or random"),
     Arg("seed", "0", "reset seed"),
     Arg("out", "", "bag path (default rollouts/rollout_<time>)"),
@@ -40,6 +43,8 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
                 "duration": a["duration"],
                 "env": a["env"],
                 "policy": a["policy"],
+                "trust_checkpoint": a["trust_checkpoint"],
+                "simulator": a["simulator"],
                 "seed": a["seed"],
                 "tf_envs": a["tf_envs"],
                 "realtime": realtime,
