@@ -104,6 +104,11 @@ def load_checkpoint(
         sim_name, built = _build(ckpt, configs, num_envs=num_envs, simulator=simulator, motion_file=motion_file)
     except EnvError:
         raise
+    except FileNotFoundError as e:
+        raise EnvError(
+            f"ProtoMotions checkpoint {ckpt} names a file that is not here: {e.filename} (relative paths in its "
+            "configs are tried from the current directory and the checkpoint's parent directories)"
+        ) from None
     except ImportError as e:
         raise EnvError(f"ProtoMotions checkpoint {ckpt}: a module it needs is not installed here: {first_line(e)}") from None
     except Exception as e:  # configs pickled by another ProtoMotions version fail in many ways
@@ -146,6 +151,10 @@ def _build(ckpt: Path, configs: dict, *, num_envs: int, simulator: str, motion_f
     if motion_file:
         motion_lib_config.motion_file = motion_file
         motion_lib_config.motion_file_shard_indices = None
+    # configs keep paths relative to where training ran, usually a parent of results/<run>/
+    motion_lib_config.motion_file = _found(motion_lib_config.motion_file, ckpt)
+    if getattr(scene_lib_config, "scene_file", None):
+        scene_lib_config.scene_file = _found(scene_lib_config.scene_file, ckpt)
     motion_lib_config.validate()
 
     from lightning.fabric import Fabric
@@ -183,6 +192,16 @@ def _build(ckpt: Path, configs: dict, *, num_envs: int, simulator: str, motion_f
     agent.load(str(ckpt), load_env=False, load_training_state=False)
     agent.eval()
     return sim_name, (env, agent)
+
+
+def _found(name: Any, ckpt: Path) -> Any:
+    """A relative path that is not found from here, tried from the checkpoint's parent directories."""
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or Path(name).exists():
+        return name
+    for parent in ckpt.resolve().parents:
+        if (parent / name).exists():
+            return str(parent / name)
+    return name
 
 
 def _import_simulator(name: str) -> None:
