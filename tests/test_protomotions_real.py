@@ -201,3 +201,22 @@ def test_an_untrusted_checkpoint_ends_in_one_line(tmp_path: Path) -> None:
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "trust_checkpoint:=true" in lines[0]
+
+
+def test_protomotions_h1_meshes_travel_inside_the_model() -> None:
+    import mujoco
+
+    from rollout.model import body_meshes, self_contained_mjcf
+
+    path = CHECKOUT / "protomotions" / "data" / "assets" / "mjcf" / "h1_2.xml"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this checkout")
+    original = mujoco.MjModel.from_xml_path(str(path))  # its STL files (real ones in the snapshot)
+    text = self_contained_mjcf(path)
+    assert "file=" not in text
+    inlined = mujoco.MjModel.from_xml_string(text)
+    assert (inlined.nmesh, inlined.nmeshface) == (original.nmesh, original.nmeshface)
+    np.testing.assert_array_equal(inlined.body_mass, original.body_mass)
+    np.testing.assert_allclose(inlined.body_inertia, original.body_inertia, rtol=1e-6)
+    drawn = sum(len(m.faces) for m in body_meshes(inlined))
+    assert drawn > 100_000  # the robot is drawn from its meshes, not from primitives

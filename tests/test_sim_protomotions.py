@@ -14,6 +14,8 @@ rely on (read from ProtoMotions' source):
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -381,3 +383,32 @@ def test_a_checkpoint_is_not_unpickled_unless_trusted(tmp_path: Path) -> None:
     with pytest.raises(EnvError, match="trust_checkpoint:=true") as e:
         make_env(f"protomotions:{tmp_path / 'last.ckpt'}")
     assert "pickles" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_an_untrusted_checkpoint_stops_the_sim_node_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "last.ckpt").write_bytes(b"\x80\x04 not read")
+    (tmp_path / "resolved_configs_inference.pt").write_bytes(b"\x80\x04 not read")
+    cmd = [sys.executable, "-m", "rollout.cli", "run", "sim", "--ros-args", "-p", f"env:=protomotions:{tmp_path / 'last.ckpt'}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "trust_checkpoint:=true" in lines[0], done.stderr
+
+
+def test_an_env_with_its_own_policy_records_it(tmp_path: Path) -> None:
+    from rollout.nodes.sim import SimParams, own_policy_spec
+    from rollout.errors import PolicyError
+    from rollout.policy import Policy
+
+    env = ProtoMotionsV3Env(StandInV3(tmp_path))
+    env.policy = Policy(lambda obs: np.tile([[0.5, 0.0]], (len(obs), 1)).astype(np.float32), name="ckpt/last.ckpt", format="protomotions", sha256="ab" * 32)
+    bag = RolloutRecorder(env, max_steps=3, out=tmp_path / "bag").run("checkpoint")
+    with Bag(bag) as b:
+        (robot,) = b.iter_decoded("/rollout/robot")
+        acts = list(b.iter_decoded("/rollout/action"))
+    assert (robot.policy, robot.policy_sha256) == ("ckpt/last.ckpt", "ab" * 32)
+    np.testing.assert_array_equal(np.asarray(acts[0].action).reshape(4, 2), np.tile([[0.5, 0.0]], (4, 1)))
+    assert own_policy_spec(env, SimParams.policy) == "checkpoint"  # the sim node's default
+    assert own_policy_spec(env, "zero") == "zero"  # a named policy wins
+    with pytest.raises(PolicyError, match="has none"):
+        RolloutRecorder(ProtoMotionsV3Env(StandInV3(tmp_path)), max_steps=1, out=tmp_path / "b2").run("checkpoint")
