@@ -3,6 +3,7 @@
     rollout launch record.launch.py num_envs:=16 steps:=200
     rollout launch record.launch.py num_envs:=16 steps:=1000 policy:=demo view:=true
     ros2 launch rollout record.launch.py num_envs:=16 steps:=200 policy:=policy.pt2
+    rollout launch record.launch.py env:=protomotions:results/mimic/last.ckpt trust_checkpoint:=true num_envs:=1
 
 Ends by itself after `steps` (default 500) or `duration` seconds, and prints where the bag is.
 """
@@ -16,9 +17,11 @@ ARGS = [
     Arg("steps", "", "control steps to record (default 500 unless duration is given; 0: until Ctrl-C)", int,
         minimum=0, optional=True),
     Arg("duration", "0", "seconds of sim time to record, instead of steps", float, minimum=0),
-    Arg("env", "mujoco:Humanoid-v5", "env: mujoco:Humanoid-v5, gym:<id> or module:factory"),
+    Arg("env", "mujoco:Humanoid-v5", "env: mujoco:Humanoid-v5, gym:<id>, protomotions:<last.ckpt> or module:factory"),
+    Arg("trust_checkpoint", "false", "load a ProtoMotions checkpoint (a pickle: only files you trust)", bool),
+    Arg("simulator", "", "ProtoMotions simulator for a checkpoint (default: the one it was trained with)"),
     Arg("policy", "auto", "checkpoint (.pt2, .pt + .json, TorchScript), module:callable, demo, zero or random "
-        "(auto: the shipped demo walker on the humanoid, random on other envs)"),
+        "(auto: the shipped demo walker on the humanoid, a checkpoint env's own agent, random on other envs)"),
     Arg("seed", "0", "reset seed", int),
     Arg("out", "", "bag path (default rollouts/rollout_<time>)"),
     Arg("compression", "none", "chunk compression", choices=("none", "lz4", "zstd")),
@@ -62,6 +65,8 @@ def nodes(a: dict) -> list[NodeSpec]:
                 "duration": a["duration"],
                 "env": a["env"],
                 "policy": policy_spec(a["policy"], a["env"]),
+                "trust_checkpoint": a["trust_checkpoint"],
+                "simulator": a["simulator"],
                 "seed": a["seed"],
                 "tf_envs": a["tf_envs"],
                 "realtime": realtime,

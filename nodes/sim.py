@@ -16,16 +16,18 @@ from dataclasses import dataclass
 from rollout import topics
 from rollout.errors import ParameterError
 from rollout.messages import LATCHED_TOPICS, RolloutMessages, RunIdentity
-from rollout.policy import policy_for
+from rollout.policy import ENV_POLICY, policy_for_env
 from rollout.runtime import LATCHED, LOSSLESS, Node, ok, run_node, shutdown
 from rollout.runtime.params import parse_env_ids
 from rollout.sim import DEFAULT_ENV, make_env, run_steps
+from rollout.sim.protomotions.checkpoint import is_checkpoint_spec
 
 
 @dataclass(frozen=True)
 class SimParams:
     env: str = DEFAULT_ENV
-    """Env to step: "mujoco:Humanoid-v5" (default), "gym:<id>", or "module:factory" for your own."""
+    """Env to step: "mujoco:Humanoid-v5" (default), "gym:<id>", "protomotions:<last.ckpt>" (a ProtoMotions
+    checkpoint, its agent as the policy), or "module:factory" for your own."""
     num_envs: int = 16
     """N, parallel envs."""
     seed: int = 0
@@ -33,6 +35,10 @@ class SimParams:
     policy: str = "random"
     """A .pt2 (torch.export), a state_dict .pt with its JSON config, TorchScript, "module:callable",
     or a built-in: "demo" (the shipped humanoid walker), "zero", "random"."""
+    trust_checkpoint: bool = False
+    """Load a ProtoMotions checkpoint (a pickle: loading it runs code from the file); only for files you trust."""
+    simulator: str = ""
+    """ProtoMotions simulator backend for a checkpoint env ("": the one it was trained with; e.g. mujoco)."""
     policy_config: str = ""
     """JSON config for a state_dict checkpoint (default: the .json beside it)."""
     steps: int = 0
@@ -60,6 +66,18 @@ def tf_env_ids(text: str, num_envs: int) -> list[int]:
     return ids
 
 
+def checkpoint_options(p: SimParams) -> dict[str, object]:
+    """What a checkpoint env needs besides its path (nothing for other envs)."""
+    return {"trust": p.trust_checkpoint, "simulator": p.simulator} if is_checkpoint_spec(p.env) else {}
+
+
+def own_policy_spec(env: object, policy: str) -> str:
+    """An env that came with a policy (a checkpoint's agent) runs it unless another is named."""
+    if getattr(env, "policy", None) is not None and policy == SimParams.policy:
+        return ENV_POLICY
+    return policy
+
+
 def step_budget(p: SimParams, dt: float) -> int | None:
     """Steps to run: `steps`, else `duration` / dt, else None (until stopped)."""
     if p.steps < 0 or p.duration < 0:
@@ -77,11 +95,12 @@ class Sim(Node):
         p: SimParams = self.params
         if p.num_envs < 1:
             raise ParameterError(f"num_envs must be at least 1, got {p.num_envs}")
-        self.env = make_env(p.env, num_envs=p.num_envs, seed=p.seed)
+        self.env = make_env(p.env, num_envs=p.num_envs, seed=p.seed, **checkpoint_options(p))
         info = self.env.info
-        self.policy = policy_for(info, p.policy, seed=p.seed, threads=p.torch_threads, config=p.policy_config or None)
+        spec = own_policy_spec(self.env, p.policy)
+        self.policy = policy_for_env(self.env, spec, seed=p.seed, threads=p.torch_threads, config=p.policy_config or None)
         self.budget = step_budget(p, info.dt)
-        identity = RunIdentity(seed=p.seed, policy=p.policy, policy_sha256=self.policy.sha256)
+        identity = RunIdentity(seed=p.seed, policy=self.policy.name, policy_sha256=self.policy.sha256)
         self.messages = RolloutMessages(info, identity, tf_envs=tf_env_ids(p.tf_envs, p.num_envs))
         self.pubs = {
             topic: self.create_publisher(type_name, topic, LATCHED if topic in LATCHED_TOPICS else LOSSLESS)
@@ -97,7 +116,7 @@ class Sim(Node):
         self.done = 0
         self.started = time.monotonic()
         self.get_logger().info(
-            f"{info.name}: {info.num_envs} envs, obs {info.obs_dim}, act {info.act_dim}, policy {p.policy}, "
+            f"{info.name}: {info.num_envs} envs, obs {info.obs_dim}, act {info.act_dim}, policy {self.policy.name}, "
             f"{self.budget or 'unlimited'} steps"
         )
         if p.realtime:

@@ -168,17 +168,7 @@ class RolloutMessages:
             (topics.REWARD_TERMS, serialize(reward)),
         ]
         if len(rec.episodes):
-            e = rec.episodes
-            events = T[topics.EPISODES](
-                header=hdr,
-                step=rec.step,
-                sim_time=rec.sim_time,
-                env_ids=e.env_ids,
-                returns=e.returns,
-                lengths=e.lengths,
-                terminated=e.terminated,
-            )
-            out.append((topics.EPISODES, serialize(events)))
+            out.append((topics.EPISODES, self._episode_events(rec, hdr)))
         out.append((topics.BASE_POSES, self._base_poses(p, stamp_ns)))
         if self._urdf is not None:
             from rollout.model import tf_transforms
@@ -194,7 +184,32 @@ class RolloutMessages:
             out.append((topics.TF, serialize(tf)))
         return out
 
+    def _episode_events(self, rec: StepRecord, hdr: object) -> bytes:
+        """Who ended, with what return and length, why, and where (the terminal pose, when known)."""
+        e = rec.episodes
+        final = e.final_poses
+        return serialize(
+            self._types[topics.EPISODES](
+                header=hdr,
+                step=rec.step,
+                sim_time=rec.sim_time,
+                env_ids=e.env_ids,
+                returns=e.returns,
+                lengths=e.lengths,
+                terminated=e.terminated,
+                reasons=e.reason_names(),
+                num_bodies=0 if final is None else final.body_poses.shape[1],
+                final_base_pos=_f32(None if final is None else final.base_pos),
+                final_base_quat=_f32(None if final is None else final.base_quat),
+                final_body_poses=_f32(None if final is None else final.body_poses),
+            )
+        )
+
     def _base_poses(self, p: Poses, stamp_ns: int) -> bytes:
         from rollout.model import pose_array_cdr
 
         return pose_array_cdr(p.base_pos, p.base_quat, stamp_ns, offsets=self._grid)
+
+
+def _f32(a: np.ndarray | None) -> np.ndarray:
+    return np.zeros(0, np.float32) if a is None else np.ascontiguousarray(a, np.float32).reshape(-1)

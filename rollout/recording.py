@@ -22,7 +22,7 @@ import numpy as np
 from rollout.bag import BagWriter, Compression
 from rollout.errors import ParameterError
 from rollout.messages import LATCHED_TOPICS, RolloutMessages, RunIdentity
-from rollout.policy import policy_for
+from rollout.policy import policy_for_env
 from rollout.progress import Progress, bag_bytes, is_terminal
 from rollout.sim import VectorEnv, run_steps
 
@@ -69,9 +69,10 @@ class RolloutRecorder:
         self.progress = is_terminal(sys.stderr) if progress is None else progress
 
     def run(self, policy: Callable[[np.ndarray], np.ndarray] | str) -> Path:
-        """Record `max_steps` steps of `policy` (a callable, or a spec for `make_policy`); returns the bag path."""
+        """Record `max_steps` steps of `policy` (a callable, or a spec for `make_policy`; "checkpoint": the
+        env's own, e.g. a ProtoMotions checkpoint's agent); returns the bag path."""
         if isinstance(policy, str):
-            policy = policy_for(self.env.info, policy, seed=self.seed)
+            policy = policy_for_env(self.env, policy, seed=self.seed)
         identity = RunIdentity(
             seed=self.seed,
             policy=str(getattr(policy, "name", "") or getattr(policy, "__name__", "")),

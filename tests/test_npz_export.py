@@ -53,7 +53,7 @@ def test_plain_numpy_sees_exactly_the_documented_schema(recorded: tuple[Path, Re
     assert info.shape == (T,) and info.dtype == object
     for t in range(T):
         d = info[t]
-        assert set(d) == {"reward_terms", "step", "sim_time", "done", "terminated", "truncated"}
+        assert set(d) == {"reward_terms", "step", "sim_time", "done", "terminated", "truncated", "end_reasons"}
         assert d["step"] == rec.steps[t] and isinstance(d["step"], int)
         assert d["sim_time"] == pytest.approx(rec.sim_time[t]) and isinstance(d["sim_time"], float)
         assert list(d["reward_terms"]) == list(rec.terms)
@@ -62,6 +62,8 @@ def test_plain_numpy_sees_exactly_the_documented_schema(recorded: tuple[Path, Re
             assert np.array_equal(d["reward_terms"][name], values[t])
         for flag in ("done", "terminated", "truncated"):
             assert d[flag].dtype == bool and np.array_equal(d[flag], getattr(rec, flag)[t])
+        ended = np.flatnonzero(rec.done[t])  # why, per env that ended (the humanoid names no reasons)
+        assert d["end_reasons"] == {int(k): "terminated" if rec.terminated[t, k] else "truncated" for k in ended}
 
 
 def test_default_output_is_next_to_the_bag_and_not_overwritten(recorded: tuple[Path, Recorded], tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from rollout.errors import BagError
 from rollout.export.npzfile import NpzWriter
 from rollout.msg_checks import action_error, reward_terms_error, robot_error, state_error
 
-from rollout.topics import ACTION, REWARD_TERMS, ROBOT, STATE
+from rollout.topics import ACTION, EPISODES, REWARD_TERMS, ROBOT, STATE
 
 EXTRAS = ("joint_pos", "body_poses", "reward_terms", "flags", "robot")
 """Opt-in extra keys; none of them changes the six documented ones.
@@ -228,8 +228,25 @@ def _rewards(plan: _Plan, update: Callable[[int], None]) -> tuple[np.ndarray, li
     return rew, names, terms
 
 
+def _end_reasons(plan: _Plan) -> dict[int, dict[int, str]]:
+    """{step: {column: reason}} for the kept envs whose episode ended, from /rollout/episodes."""
+    if EPISODES not in plan.bag.topics or plan.bag.count(EPISODES) == 0:
+        return {}
+    column = {int(e): k for k, e in enumerate(plan.env_ids)}
+    out: dict[int, dict[int, str]] = {}
+    for m in plan.bag.iter_decoded(EPISODES):
+        reasons = list(getattr(m, "reasons", None) or [])  # bags recorded before reasons existed have none
+        if len(reasons) != len(m.env_ids):
+            reasons = ["terminated" if x else "truncated" for x in m.terminated]
+        kept = {column[int(e)]: str(r) for e, r in zip(m.env_ids, reasons) if int(e) in column}
+        if kept:
+            out.setdefault(int(m.step), {}).update(kept)
+    return out
+
+
 def _info(plan: _Plan, small: dict[str, np.ndarray], names: list[str], terms: list[np.ndarray]) -> np.ndarray:
     info = np.empty(plan.T, dtype=object)
+    reasons = _end_reasons(plan)
     for t in range(plan.T):
         info[t] = {
             "reward_terms": {name: terms[k][t] for k, name in enumerate(names)},
@@ -238,6 +255,7 @@ def _info(plan: _Plan, small: dict[str, np.ndarray], names: list[str], terms: li
             "done": small["done"][t],
             "terminated": small["terminated"][t],
             "truncated": small["truncated"][t],
+            "end_reasons": reasons.get(int(plan.steps[t]), {}),
         }
     return info
 

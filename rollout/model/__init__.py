@@ -2,11 +2,13 @@
 
     from rollout.model import body_meshes, posed_vertices          # viewer
     from rollout.model import mjcf_to_urdf, tf_transforms           # Foxglove
+    from rollout.model import self_contained_mjcf                   # sims: meshes inlined
 
 No middleware here: pure functions over the recorded model text (`RobotDescription.model`)
 and pose arrays. Everything that cannot be compiled or converted raises `ModelError`.
 """
 
+from rollout.model.embed import embed_mjcf_files, self_contained_mjcf
 from rollout.model.errors import ModelError
 from rollout.model.geometry import (
     BodyMesh,
@@ -40,6 +42,7 @@ __all__ = [
     "ModelError",
     "StaticGeometry",
     "body_meshes",
+    "embed_mjcf_files",
     "env_grid_offsets",
     "frame_names",
     "load_model",
@@ -52,6 +55,7 @@ __all__ = [
     "quat_to_matrix",
     "robot_body_names",
     "robot_body_parents",
+    "self_contained_mjcf",
     "static_geometry",
     "tf_transforms",
     "transform_points",

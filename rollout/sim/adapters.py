@@ -187,6 +187,7 @@ class _MujocoView:
     def __init__(self, envs: list[Any]) -> None:
         import mujoco
 
+        from rollout.model import self_contained_mjcf
         from rollout.sim.mjlayout import MjLayout
 
         self._mujoco = mujoco
@@ -196,7 +197,7 @@ class _MujocoView:
         self.layout = MjLayout.of(self.model)
         self.dt = float(first.dt)
         path = getattr(first, "fullpath", None)
-        self.model_text = Path(path).read_text() if path and Path(path).is_file() else ""
+        self.model_text = self_contained_mjcf(path) if path and Path(path).is_file() else ""  # meshes inlined
         self._scratch = mujoco.MjData(self.model)
         n, m = len(envs), self.model
         self._qpos = np.zeros((n, m.nq))

@@ -5,6 +5,7 @@
 | `humanoid`, `mujoco:Humanoid-v5` (default) | the embedded MuJoCo humanoid (rollout.sim.humanoid) |
 | `mujoco:<id>`, `gym:<id>` | a Gymnasium env through the adapter (rollout.sim.adapters), e.g. `gym:Ant-v5` |
 | `synthetic` | cheap made-up data for benchmarks (rollout.sim.synthetic); `obs_dim=` etc. as kwargs |
+| `protomotions:<last.ckpt>` | a ProtoMotions checkpoint's env, its agent as `env.policy`; needs `trust=True` (rollout.sim.protomotions) |
 | `package.module:factory` | your env: `factory(num_envs=..., seed=..., **kwargs)` returns a `VectorEnv` |
 """
 
@@ -47,6 +48,10 @@ def make_env(spec: str = DEFAULT_ENV, *, num_envs: int = 1, seed: int = 0, **kwa
 
         return SyntheticEnv(num_envs, seed=seed, **kwargs)
     prefix, sep, rest = spec.partition(":")
+    if sep and prefix == "protomotions":
+        from rollout.sim.protomotions.checkpoint import load_checkpoint
+
+        return load_checkpoint(rest, num_envs=num_envs, seed=seed, **kwargs)
     if sep and prefix in ("gym", "mujoco"):
         if not rest:
             raise EnvError(f"env spec {spec!r} names no Gymnasium id (e.g. gym:Ant-v5)")
@@ -56,7 +61,8 @@ def make_env(spec: str = DEFAULT_ENV, *, num_envs: int = 1, seed: int = 0, **kwa
     if sep and prefix and rest:
         return _from_factory(prefix, rest, num_envs=num_envs, seed=seed, **kwargs)
     raise EnvError(
-        f"unknown env {spec!r}: use humanoid, gym:<Gymnasium id>, synthetic, or package.module:factory"
+        f"unknown env {spec!r}: use humanoid, gym:<Gymnasium id>, synthetic, protomotions:<checkpoint>, "
+        "or package.module:factory"
     )
 
 

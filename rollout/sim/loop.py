@@ -37,9 +37,20 @@ class EpisodeEnds:
     """[E] uint32, control steps in each finished episode."""
     terminated: np.ndarray
     """[E] bool, True: ended in a terminal state; False: cut by the time limit."""
+    reasons: tuple[str, ...] = ()
+    """[E] why each episode ended, as the env names it (several reasons joined by "+");
+    empty when the env does not say (see `reason_names`)."""
+    final_poses: Poses | None = None
+    """The E envs' terminal poses (their last state before the reset), or None when unknown."""
 
     def __len__(self) -> int:
         return int(self.env_ids.size)
+
+    def reason_names(self) -> list[str]:
+        """[E] why each episode ended: the env's names, else "terminated" or "truncated"."""
+        if len(self.reasons) == len(self):
+            return list(self.reasons)
+        return ["terminated" if t else "truncated" for t in self.terminated]
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,8 @@ def run_steps(
             returns=returns[ended].astype(np.float32),
             lengths=lengths[ended].astype(np.uint32),
             terminated=terminated[ended],
+            reasons=_reasons(out.end_reasons, info.termination_names, ended, terminated) if ended.size else (),
+            final_poses=out.final_poses.rows(ended) if ended.size and out.final_poses is not None else None,
         )
         returns[ended] = 0.0
         lengths[ended] = 0
@@ -135,6 +148,19 @@ def run_steps(
         obs = _checked_obs(out.obs, n, info.obs_dim, copy)
         poses = _own(env.poses(), copy)
         t += 1
+
+
+def _reasons(flags: np.ndarray | None, names: tuple[str, ...], ended: np.ndarray, terminated: np.ndarray) -> tuple[str, ...]:
+    """Each ended env's flagged reason names joined by "+"; unflagged ends fall back to
+    "terminated" / "truncated" (e.g. a time limit the env does not name)."""
+    if flags is None or not names:
+        return ()
+    flags = np.asarray(flags, bool).reshape(len(names), -1)[:, ended]
+    out = []
+    for k, env in enumerate(ended):
+        named = [names[r] for r in np.flatnonzero(flags[:, k])]
+        out.append("+".join(named) if named else ("terminated" if terminated[env] else "truncated"))
+    return tuple(out)
 
 
 def _checked_obs(obs: np.ndarray, n: int, obs_dim: int, copy: bool) -> np.ndarray:

@@ -62,6 +62,9 @@ class EnvInfo:
     from the joint order). Empty when the env does not name them."""
     reward_term_names: tuple[str, ...] = ()
     """Names of the K reward terms in `StepOutput.terms`, in that order."""
+    termination_names: tuple[str, ...] = ()
+    """Names of the R reasons an episode can end for, rows of `StepOutput.end_reasons`; empty
+    when the env does not name them (episodes then end "terminated" or "truncated")."""
     model_format: ModelFormat = ""
     """Format of `model_text`: "mjcf", "urdf", or "" when there is no model to draw."""
     model_text: str = ""
@@ -75,7 +78,7 @@ class EnvInfo:
     """[A] float32 upper action bound, or None when unbounded or unknown."""
 
     def __post_init__(self) -> None:
-        for name in ("body_names", "joint_names", "action_names", "reward_term_names"):
+        for name in ("body_names", "joint_names", "action_names", "reward_term_names", "termination_names"):
             object.__setattr__(self, name, tuple(str(s) for s in getattr(self, name)))
         for name in ("action_low", "action_high"):
             value = getattr(self, name)
@@ -99,6 +102,13 @@ class StepOutput:
     """[N] bool, the episode ended in a terminal state (e.g. the humanoid fell)."""
     truncated: np.ndarray
     """[N] bool, the episode was cut by a time limit."""
+    end_reasons: np.ndarray | None = None
+    """[R, N] bool: which of `EnvInfo.termination_names` ended each env's episode at this step
+    (several may hold at once); None when the env does not say why."""
+    final_poses: Poses | None = None
+    """Poses of the state each env reached at this step, before an ended env was reset (the
+    terminal state `obs` no longer shows); only the rows of envs that ended are read. None when
+    the env cannot tell it."""
 
 
 @dataclass
@@ -113,6 +123,15 @@ class Poses:
     """[N, J] float32, joint positions (radians or metres) in `EnvInfo.joint_names` order."""
     body_poses: np.ndarray
     """[N, B, 7] float32, x, y, z, qx, qy, qz, qw of each body in `EnvInfo.body_names` order."""
+
+    def rows(self, ids: np.ndarray) -> Poses:
+        """These envs' poses (new arrays), e.g. the ones whose episode ended."""
+        return Poses(
+            base_pos=np.array(self.base_pos[ids], np.float32),
+            base_quat=np.array(self.base_quat[ids], np.float32),
+            joint_pos=np.array(self.joint_pos[ids], np.float32),
+            body_poses=np.array(self.body_poses[ids], np.float32),
+        )
 
     @classmethod
     def empty(cls, num_envs: int) -> Poses:
