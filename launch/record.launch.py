@@ -22,12 +22,15 @@ ARGS = [
     Arg("view", "false", "also open the live web viewer"),
     Arg("port", "8080", "viewer port"),
     Arg("video", "", "also write an MP4 of the run to this path"),
+    Arg("foxglove", "false", "also serve the live graph to Foxglove (ws://127.0.0.1:<foxglove_port>)"),
+    Arg("foxglove_port", "8765", "Foxglove WebSocket port"),
 ]
 
 
 def nodes(a: dict[str, str]) -> list[NodeSpec]:
     view = a["view"].lower() == "true"
-    realtime = view if a["realtime"] == "auto" else a["realtime"].lower() == "true"
+    foxglove = a["foxglove"].lower() == "true"
+    realtime = (view or foxglove) if a["realtime"] == "auto" else a["realtime"].lower() == "true"
     video = a["video"] != ""
     takers = 1 + video + view  # recorder, encoder, viewer: nothing is stepped before they all listen
     graph = [
@@ -50,6 +53,8 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
     ]
     if view:
         graph.append(NodeSpec("viser_bridge", params={"port": a["port"]}))
+    if foxglove:  # not a taker: it subscribes only while a Foxglove client looks
+        graph.append(NodeSpec("foxglove_bridge", params={"port": a["foxglove_port"]}))
     if video:  # stopped with the sim, it first encodes the frames still queued
         graph.append(NodeSpec("video_encoder", params={"out": a["video"], "drain_timeout": 110.0}, stop_timeout=120.0))
     return graph

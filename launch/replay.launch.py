@@ -25,6 +25,8 @@ ARGS = [
     Arg("width", "640", "video width"),
     Arg("height", "480", "video height"),
     Arg("envs", "0", "envs in the video, e.g. 0-3 for a grid of four"),
+    Arg("foxglove", "false", "also serve the replay to Foxglove (ws://<host>:<foxglove_port>), player services included"),
+    Arg("foxglove_port", "8765", "Foxglove WebSocket port"),
 ]
 
 
@@ -48,6 +50,8 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
     ]
     if view:
         graph.append(NodeSpec("viser_bridge", params={"host": a["host"], "port": a["port"]}))
+    if a["foxglove"].lower() == "true":
+        graph.append(NodeSpec("foxglove_bridge", params={"host": a["host"], "port": a["foxglove_port"]}))
     if video:
         graph.append(
             NodeSpec(
