@@ -78,7 +78,7 @@ def service_schema(srv_type: str) -> foxglove.ServiceSchema:
 def server_error(e: Exception, port: int) -> RolloutError:
     """The SDK's failure to start, as one line for the user."""
     if "in use" in str(e):
-        return PortInUseError(port, "Foxglove server (or set foxglove_port:=PORT)")
+        return PortInUseError(port, "Foxglove server")
     return TransportError(f"cannot start the Foxglove server: {e}")
 
 
