@@ -8,7 +8,10 @@
 // made in order (the request encoded with @foxglove/rosmsg2-serialization from the advertised
 // request schema; `until` waits for a message on a subscribed topic whose field equals the
 // value); unknownChannel, a channel id to subscribe to that nobody advertised; holdMs, how long
-// to stay subscribed after the calls; timeoutMs.
+// to stay subscribed after the calls; timeoutMs. For benchmarks: summary, keep only
+// {timestamp, size, step} of each message (big arrays are not turned into JSON); idleMs, end
+// (without an error) once no message came for that long; slowMs, stop reading the socket for
+// that long after each message (a client on a slow link).
 // Prints one JSON document: {protocol, serverInfo, channels, services, statuses,
 // messages: {topic: [{timestamp, data (base64 of the CDR bytes), value}]}, calls: [{service,
 // response | error, seen}]} and exits 0, or 1 with the reason on stderr.
@@ -37,6 +40,7 @@ function run(plan) {
   const pendingCalls = new Map(); // call id -> {resolve}
   let subscribed = false;
   let nextCall = 1;
+  let idle;
 
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -47,6 +51,7 @@ function run(plan) {
     }, plan.timeoutMs ?? 30000);
     const finish = (error) => {
       clearTimeout(timer);
+      clearTimeout(idle);
       client.close();
       if (error) reject(error);
       else resolve(out);
@@ -89,12 +94,23 @@ function run(plan) {
     client.on("message", ({ subscriptionId, timestamp, data }) => {
       const { topic, reader } = bySubscription.get(subscriptionId);
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      const value = plain(reader.readMessage(bytes));
+      const decoded = reader.readMessage(bytes);
+      const value = plan.summary ? { step: plain(decoded.step ?? null) } : plain(decoded);
       last[topic] = value;
       const kept = out.messages[topic];
       if (kept.length < plan.topics[topic]) {
-        kept.push({ timestamp: timestamp.toString(), data: Buffer.from(bytes).toString("base64"), value });
+        const stamp = timestamp.toString();
+        kept.push(plan.summary ? { timestamp: stamp, size: bytes.byteLength, step: value.step }
+          : { timestamp: stamp, data: Buffer.from(bytes).toString("base64"), value });
         if (wanted.every((t) => out.messages[t].length >= plan.topics[t])) callAll();
+      }
+      if (plan.idleMs) {
+        clearTimeout(idle);
+        idle = setTimeout(() => finish(), plan.idleMs);
+      }
+      if (plan.slowMs) {
+        ws._socket.pause();
+        setTimeout(() => ws._socket.resume(), plan.slowMs);
       }
       for (const w of waiters.filter((w) => w.topic === topic && w.test(value))) {
         waiters.splice(waiters.indexOf(w), 1);
