@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import expected_counts, free_port, reap, sim_args, wait_for_line  # noqa: E402
+from record import expected_counts, free_port, peak_rss_mb, reap, sim_args, wait_for_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT = ROOT / "tests" / "js" / "foxglove_client.mjs"
@@ -55,6 +55,16 @@ def stop(proc: subprocess.Popen[str], timeout: float) -> float:
     return cpu
 
 
+def tails(*procs: subprocess.Popen[str] | None) -> str:
+    """The last lines of what stopped processes wrote to stderr (for a failure's message)."""
+    out = ""
+    for p in procs:
+        if p is not None:
+            p.kill()
+            out += f"\n{p.args[:3]}: " + p.communicate(timeout=10)[1][-1500:]
+    return out
+
+
 def record(bag: Path, num_envs: int, steps: int, client: dict | None) -> dict:
     """One recording; with `client` (extra plan options), the bridge and a Foxglove client attached."""
     node = shutil.which("node")
@@ -72,20 +82,25 @@ def record(bag: Path, num_envs: int, steps: int, client: dict | None) -> dict:
                     "timeoutMs": 900_000, **client}  # fmt: skip
             fox = subprocess.Popen([node, str(CLIENT), json.dumps(plan)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # type: ignore[list-item]
             takers = 2  # the recorder and the bridge, on behalf of its client
-        sim_cmd = [sys.executable, "-m", "rollout.nodes.sim", *sim_args(num_envs, steps)[:-1], f"wait_for_subscribers:={takers}"]
+        sim_cmd = [sys.executable, "-m", "rollout.nodes.sim", *sim_args(num_envs, steps)[:-1],
+                   f"wait_for_subscribers:={takers}", "-p", "wait_timeout:=" + os.environ.get("BENCH_WAIT", "120")]  # fmt: skip
         sim = subprocess.Popen(sim_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        wait_for_line(sim, "stderr", "done:", 900)
+        try:
+            wait_for_line(sim, "stderr", "done:", 900)
+        except SystemExit as e:
+            raise SystemExit(f"{e}{tails(fox, bridge)}") from None
         code, sim_cpu = reap(sim, 60)
         if code != 0:
             raise SystemExit(f"the sim failed ({code}): {sim.stderr.read()[-2000:]}")  # type: ignore[union-attr]
         rec_cpu = stop(recorder, 120)
         seen: dict = {}
-        bridge_cpu = float("nan")
+        bridge_cpu = bridge_rss = float("nan")
         if fox is not None and bridge is not None:
             out, err = fox.communicate(timeout=120)
             if fox.returncode != 0:
                 raise SystemExit(f"the Foxglove client failed: {err[-2000:]}")
             seen = json.loads(out)["messages"][STATE]
+            bridge_rss = peak_rss_mb(bridge.pid)
             bridge_cpu = stop(bridge, 30)
     finally:
         for p in (fox, bridge, recorder):
@@ -93,7 +108,7 @@ def record(bag: Path, num_envs: int, steps: int, client: dict | None) -> dict:
                 p.kill()
                 p.wait()
     return {**from_bag(bag, num_envs, steps), "sim_cpu": sim_cpu, "rec_cpu": rec_cpu, "bridge_cpu": bridge_cpu,
-            **client_view(seen, steps)}  # fmt: skip
+            "bridge_rss": bridge_rss, **client_view(seen, steps)}  # fmt: skip
 
 
 def from_bag(path: Path, num_envs: int, steps: int) -> dict:
@@ -110,9 +125,10 @@ def from_bag(path: Path, num_envs: int, steps: int) -> dict:
             gaps += int(seq[0] - 1) + int(np.sum(np.maximum(np.diff(seq) - 1, 0))) if seq.size else 0
         size = sum(m.data.nbytes for m in bag.messages())
     lost = sum(max(n - counts.get(t, 0), 0) for t, n in expected.items())
+    a, b = sent.size // 10, sent.size - 1 - sent.size // 10  # the middle 80 %: no start-up, no drain
     return {
-        "steps_per_s": (sent.size - 1) / ((sent[-1] - sent[0]) / 1e9),
-        "mb_s": size / ((got[-1] - got[0]) / 1e9) / 1e6,
+        "steps_per_s": (b - a) / ((sent[b] - sent[a]) / 1e9),
+        "mb_s": size / sent.size * (b - a) / ((got[b] - got[a]) / 1e9) / 1e6,
         "mb": size / 1e6,
         "lost": lost,
         "gaps": gaps,
@@ -168,14 +184,14 @@ def main() -> None:
     print(f"recording with a Foxglove client: synthetic env, {n} envs, {steps} steps, {mb / steps:.2f} MB per step "
           f"({mb:.0f} MB per run), bag on tmpfs, {pairs} pairs in alternating order")  # fmt: skip
     head = (f"{'run':24s}{'steps/s':>9s}{'MB/s':>7s}{'lost':>6s}{'gaps':>6s}{'sim CPU':>9s}{'rec CPU':>9s}"
-            f"{'bridge CPU':>12s}{'client got':>12s}{'skipped':>9s}{'worst gap':>11s}")  # fmt: skip
+            f"{'bridge CPU':>12s}{'RSS':>7s}{'client got':>12s}{'skipped':>9s}{'worst gap':>11s}")  # fmt: skip
     print(head)
     print("-" * len(head))
     for label, r in rows:
         fox = label != "" and not label.endswith("alone")
         print(f"{label:24s}{r['steps_per_s']:>9.1f}{r['mb_s']:>7.0f}{r['lost']:>6d}{r['gaps']:>6d}"
               f"{r['sim_cpu']:>8.1f}s{r['rec_cpu']:>8.1f}s"
-              + (f"{r['bridge_cpu']:>11.1f}s{r['client_got']:>8d}/{steps:<3d}{r['client_skipped']:>9d}{r['client_worst_gap']:>11d}"
+              + (f"{r['bridge_cpu']:>11.1f}s{r['bridge_rss']:>5.0f}MB{r['client_got']:>8d}/{steps:<3d}{r['client_skipped']:>9d}{r['client_worst_gap']:>11d}"
                  if fox else ""))  # fmt: skip
     ratios = []
     for i in range(pairs):
@@ -185,10 +201,11 @@ def main() -> None:
         ratios.append(with_client["steps_per_s"] / alone["steps_per_s"])
     drops = sum(r["lost"] + r["gaps"] for _, r in rows)
     ratio = float(np.median(ratios))
-    print("steps/s: the sim's rate from publish times in the bag; MB/s: message bytes over the span of receive\n"
-          "times; lost: published but not in the bag; gaps: holes in publisher sequence numbers; CPU: user +\n"
-          "system seconds per process; client got / skipped / worst gap: /rollout/state messages the Foxglove\n"
-          "client received, the steps it never saw, and the longest run of steps missed in a row.")
+    print("steps/s: the sim's rate from publish times in the bag; MB/s: message bytes over receive times (both\n"
+          "over the middle 80 % of the steps: no start-up, no drain); lost: published but not in the bag; gaps:\n"
+          "holes in publisher sequence numbers; CPU: user + system seconds per process; RSS: the bridge's peak\n"
+          "memory; client got / skipped / worst gap: /rollout/state messages the Foxglove client received, the\n"
+          "steps it never saw, and the longest run of steps missed in a row.")
     print()
     print(f"target: steps/s with a client within 10 % of alone (median of pair ratios {', '.join(f'{x:.3f}' for x in ratios)}): "
           f"{ratio:.3f}  {'PASS' if ratio >= 0.9 else 'MISS'}")  # fmt: skip

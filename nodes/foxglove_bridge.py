@@ -19,6 +19,7 @@ A slow client loses the oldest messages of its queue (`client_backlog`), never a
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from foxglove.websocket import Capability
 
 from rollout.codec import deserialize, get_service, schema_text, serialize
 from rollout.errors import ParameterError, PortInUseError, RolloutError, ServiceError, TransportError
-from rollout.runtime import DurabilityPolicy, Node, QoSProfile, ReliabilityPolicy, run_node
+from rollout.runtime import DurabilityPolicy, Node, QoSProfile, ReliabilityPolicy, backend, run_node
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,12 @@ def check_params(p: FoxgloveBridgeParams) -> None:
         raise ParameterError(f"depth and client_backlog must be at least 1, got {p.depth} and {p.client_backlog}")
     if not p.discovery_period > 0 or not p.service_timeout > 0:
         raise ParameterError("discovery_period and service_timeout must be positive")
+
+
+def check_backend() -> None:
+    """The bridge reads the graph through the zenoh runtime; under ROS 2, ROS has its own bridge."""
+    if backend() != "zenoh":
+        raise RolloutError("foxglove_bridge runs on the zenoh backend; with ROS 2 sourced, run ROS's foxglove_bridge")
 
 
 def ros2msg_schema(type_name: str) -> foxglove.Schema:
@@ -104,17 +111,27 @@ class Forwarded:
             self.channel.log(data, log_time=time.time_ns())
 
 
+# foxglove-sdk 0.30 sends a client the advertisement of a new channel before it records that the
+# client knows the channel, so a client that subscribes at once can be refused with this line
+REFUSED = re.compile(r"attempted to subscribe to unknown channel: (\d+)")
+
+
 class _SdkLog(logging.Handler):
     """The SDK's own lines (clients connecting, protocol errors) as this node's log lines."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: FoxgloveBridge) -> None:
         super().__init__(logging.INFO)
         self._node = node
 
     def emit(self, record: logging.LogRecord) -> None:
         log = self._node.get_logger()
         say = log.error if record.levelno >= logging.ERROR else log.warning if record.levelno >= logging.WARNING else log.info
-        say(f"websocket: {record.getMessage()}")
+        text = record.getMessage()
+        say(f"websocket: {text}")
+        refused = REFUSED.search(text)
+        if refused:
+            channel_id = int(refused.group(1))
+            self._node.call_soon(lambda: self._node.refused(channel_id))
 
 
 # ----------------------------------------------------------------------------- node
@@ -122,10 +139,12 @@ class _SdkLog(logging.Handler):
 
 class FoxgloveBridge(Node):
     def __init__(self, args: list[str] | None = None) -> None:
+        check_backend()
         super().__init__("foxglove_bridge", params=FoxgloveBridgeParams, cli_args=args)
         p = self.params
         check_params(p)
         self.topics: dict[str, Forwarded] = {}
+        self._topic_of: dict[int, str] = {}  # channel id -> topic
         self.services: dict[str, tuple[Any, Any]] = {}  # name -> (ServiceType, client)
         self._skipped: set[str] = set()  # topics and services of unknown types, reported once
         sdk_log = logging.getLogger("foxglove")
@@ -180,18 +199,40 @@ class FoxgloveBridge(Node):
         except RolloutError as e:
             self._skip(topic, f"not advertising {topic}: {e}")
             return
-        channel = foxglove.Channel(topic, schema=schema, message_encoding="cdr", context=self._fox)
+        channel = self._channel(topic, schema)
         fwd = self.topics[topic] = Forwarded(type_name, qos.latched, channel, deque(maxlen=max(qos.depth, 1)))
         if fwd.latched:  # held from the start, so a late client gets what was published before it came
             self._subscribe(topic, fwd)
         self.get_logger().info(f"advertising {topic} ({type_name}{', latched' if fwd.latched else ''})")
 
+    def _channel(self, topic: str, schema: foxglove.Schema) -> foxglove.Channel:
+        channel = foxglove.Channel(topic, schema=schema, message_encoding="cdr", context=self._fox)
+        self._topic_of[channel.id()] = topic
+        return channel
+
     def _unadvertise(self, topic: str) -> None:
         fwd = self.topics.pop(topic)
         if fwd.subscription is not None:
             self._drop(fwd.subscription)
+        self._topic_of.pop(fwd.channel.id(), None)
         fwd.channel.close()
         self.get_logger().info(f"{topic} has no publisher any more: unadvertised")
+
+    def refused(self, channel_id: int) -> None:
+        """The SDK refused a subscription to a channel we have (its advertise/subscribe race):
+        advertise the topic again under a new channel id, so that clients subscribe again."""
+        topic = self._topic_of.pop(channel_id, None)
+        if topic is None:
+            return  # a channel nobody advertised: the SDK's line says so
+        fwd = self.topics[topic]
+        schema = fwd.channel.schema()
+        fwd.channel.close()  # clients see it go and come back, and subscribe to the new one
+        fwd.channel = self._channel(topic, schema)  # type: ignore[arg-type]
+        fwd.clients.clear()
+        if fwd.subscription is not None and not fwd.latched:
+            self._drop(fwd.subscription)
+            fwd.subscription = None
+        self.get_logger().warning(f"a subscription to {topic} came before its advertisement had settled: advertised it again")
 
     def _subscribe(self, topic: str, fwd: Forwarded) -> None:
         # best effort + keep last: what the bridge cannot take in time is dropped here, so the
@@ -226,10 +267,11 @@ class FoxgloveBridge(Node):
 
     # -- clients (the SDK calls these on its threads; graph changes are posted to the spinning thread)
 
-    def subscribed(self, client: int, topic: str) -> None:
-        fwd = self.topics.get(topic)
-        if fwd is None:
-            return
+    def subscribed(self, client: int, channel_id: int) -> None:
+        topic = self._topic_of.get(channel_id)
+        if topic is None:
+            return  # a channel closed since
+        fwd = self.topics[topic]
         fwd.clients.add(client)
         if fwd.subscription is None:
             self._subscribe(topic, fwd)
@@ -237,10 +279,11 @@ class FoxgloveBridge(Node):
             fwd.resend_latched()
         self.get_logger().info(f"client {client} subscribed to {topic}")
 
-    def unsubscribed(self, client: int, topic: str) -> None:
-        fwd = self.topics.get(topic)
-        if fwd is None:
+    def unsubscribed(self, client: int, channel_id: int) -> None:
+        topic = self._topic_of.get(channel_id)
+        if topic is None:
             return
+        fwd = self.topics[topic]
         fwd.clients.discard(client)
         if not fwd.clients and not fwd.latched and fwd.subscription is not None:
             self._drop(fwd.subscription)
@@ -272,12 +315,12 @@ class _Listener:
         self._node = node
 
     def on_subscribe(self, client: Any, channel: Any) -> None:
-        cid, topic = client.id, channel.topic
-        self._node.call_soon(lambda: self._node.subscribed(cid, topic))
+        cid, channel_id = client.id, channel.id
+        self._node.call_soon(lambda: self._node.subscribed(cid, channel_id))
 
     def on_unsubscribe(self, client: Any, channel: Any) -> None:
-        cid, topic = client.id, channel.topic
-        self._node.call_soon(lambda: self._node.unsubscribed(cid, topic))
+        cid, channel_id = client.id, channel.id
+        self._node.call_soon(lambda: self._node.unsubscribed(cid, channel_id))
 
 
 def main(args: list[str] | None = None) -> None:

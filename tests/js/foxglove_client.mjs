@@ -4,7 +4,7 @@
 //     node tests/js/foxglove_client.mjs '{"url": "ws://127.0.0.1:8765", "topics": {"/rollout/state": 3}}'
 //
 // Plan (one JSON argument): url; topics, each with the messages to take from it before the
-// calls (subscribed once all are advertised); calls, each {service, request, until?: {topic, field, equals}}
+// calls (each subscribed as it is advertised, again if it is advertised anew); calls, each {service, request, until?: {topic, field, equals}}
 // made in order (the request encoded with @foxglove/rosmsg2-serialization from the advertised
 // request schema; `until` waits for a message on a subscribed topic whose field equals the
 // value); unknownChannel, a channel id to subscribe to that nobody advertised; holdMs, how long
@@ -38,7 +38,8 @@ function run(plan) {
   const waiters = []; // {topic, test, resolve}
   const last = {}; // topic -> the newest value
   const pendingCalls = new Map(); // call id -> {resolve}
-  let subscribed = false;
+  const subs = new Map(); // topic -> the channel id subscribed to
+  let triedUnknown = false;
   let nextCall = 1;
   let idle;
 
@@ -70,15 +71,26 @@ function run(plan) {
         out.channels.push(channel);
         channels.set(channel.id, { channel, reader: new MessageReader(parse(channel.schema, { ros2: true })) });
       }
-      const ids = wanted.map((t) => [...channels.values()].find((c) => c.channel.topic === t)?.channel.id);
-      if (!subscribed && ids.every((id) => id !== undefined)) {
-        subscribed = true;
-        wanted.forEach((topic, i) => {
-          out.messages[topic] = [];
-          bySubscription.set(client.subscribe(ids[i]), { topic, reader: channels.get(ids[i]).reader });
-        });
-        if (plan.unknownChannel !== undefined) client.subscribe(plan.unknownChannel);
-        if (wanted.length === 0) callAll();
+      // subscribe to each wanted topic as it appears, and again when it comes back under a new id
+      for (const { channel, reader } of channels.values()) {
+        if (wanted.includes(channel.topic) && !subs.has(channel.topic)) {
+          out.messages[channel.topic] ??= [];
+          const id = client.subscribe(channel.id);
+          subs.set(channel.topic, channel.id);
+          bySubscription.set(id, { topic: channel.topic, reader });
+        }
+      }
+      if (plan.unknownChannel !== undefined && !triedUnknown) {
+        triedUnknown = true;
+        client.subscribe(plan.unknownChannel);
+      }
+      if (wanted.length === 0) callAll();
+    });
+    client.on("unadvertise", (ids) => {
+      for (const id of ids) {
+        const topic = channels.get(id)?.channel.topic;
+        channels.delete(id);
+        if (subs.get(topic) === id) subs.delete(topic);
       }
     });
     client.on("advertiseServices", (advertised) => {
@@ -102,7 +114,7 @@ function run(plan) {
         const stamp = timestamp.toString();
         kept.push(plan.summary ? { timestamp: stamp, size: bytes.byteLength, step: value.step }
           : { timestamp: stamp, data: Buffer.from(bytes).toString("base64"), value });
-        if (wanted.every((t) => out.messages[t].length >= plan.topics[t])) callAll();
+        if (wanted.every((t) => (out.messages[t]?.length ?? 0) >= plan.topics[t])) callAll();
       }
       if (plan.idleMs) {
         clearTimeout(idle);
