@@ -188,7 +188,7 @@ def main() -> None:
     print(head)
     print("-" * len(head))
     for label, r in rows:
-        fox = label != "" and not label.endswith("alone")
+        fox = not label.endswith("alone")
         print(f"{label:24s}{r['steps_per_s']:>9.1f}{r['mb_s']:>7.0f}{r['lost']:>6d}{r['gaps']:>6d}"
               f"{r['sim_cpu']:>8.1f}s{r['rec_cpu']:>8.1f}s"
               + (f"{r['bridge_cpu']:>11.1f}s{r['bridge_rss']:>5.0f}MB{r['client_got']:>8d}/{steps:<3d}{r['client_skipped']:>9d}{r['client_worst_gap']:>11d}"

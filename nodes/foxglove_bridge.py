@@ -11,7 +11,8 @@ their last messages go to every client that subscribes later.
 Services: every service in the graph whose type is known (the replay's /replay/pause, resume,
 seek, set_rate, seek_step, seek_episode, ... and the sim's /sim/set_policy_enabled), callable
 from Foxglove's Service Call panel (requests and responses in `cdr`).
-A slow client loses the oldest messages of its queue (`client_backlog`), never anyone else's.
+A topic is passed on at `max_rate` at most; a slow client loses the oldest messages of its queue
+(`client_backlog`), never anyone else's.
 
     rollout run foxglove_bridge --ros-args -p port:=8765
 """
@@ -41,6 +42,9 @@ class FoxgloveBridgeParams:
     """TCP port of the WebSocket server (0: any free port)."""
     depth: int = 2
     """Messages of a topic held while the bridge is behind (keep-last: older ones are dropped)."""
+    max_rate: float = 100.0
+    """Messages per second and topic passed on to clients at most (0: all); a recording running
+    faster than real time is shown at this rate, and the bag still has every step."""
     client_backlog: int = 32
     """Messages queued per client; a client that reads slower than the graph publishes loses the oldest."""
     discovery_period: float = 0.5
@@ -58,6 +62,8 @@ def check_params(p: FoxgloveBridgeParams) -> None:
         raise ParameterError(f"port must be 0 (any free port) or 1-65535, got {p.port}")
     if p.depth < 1 or p.client_backlog < 1:
         raise ParameterError(f"depth and client_backlog must be at least 1, got {p.depth} and {p.client_backlog}")
+    if p.max_rate < 0:
+        raise ParameterError(f"max_rate must be 0 (no limit) or positive, got {p.max_rate}")
     if not p.discovery_period > 0 or not p.service_timeout > 0:
         raise ParameterError("discovery_period and service_timeout must be positive")
 
@@ -97,12 +103,18 @@ class Forwarded:
     latched: bool
     channel: foxglove.Channel
     latest: deque[bytes]
+    min_interval: float = 0.0  # seconds between messages passed on (latched topics: 0)
     clients: set[int] = field(default_factory=set)
     subscription: Any = None
+    _last: float = -1e9
 
     def forward(self, data: bytes) -> None:
         if self.latched:
             self.latest.append(data)
+        now = time.monotonic()
+        if now - self._last < self.min_interval:
+            return  # faster than max_rate: no client could watch it, and each copy costs the graph CPU
+        self._last = now
         self.channel.log(data, log_time=time.time_ns())
 
     def resend_latched(self) -> None:
@@ -200,7 +212,9 @@ class FoxgloveBridge(Node):
             self._skip(topic, f"not advertising {topic}: {e}")
             return
         channel = self._channel(topic, schema)
-        fwd = self.topics[topic] = Forwarded(type_name, qos.latched, channel, deque(maxlen=max(qos.depth, 1)))
+        interval = 1.0 / self.params.max_rate if self.params.max_rate and not qos.latched else 0.0
+        fwd = Forwarded(type_name, qos.latched, channel, deque(maxlen=max(qos.depth, 1)), interval)
+        self.topics[topic] = fwd
         if fwd.latched:  # held from the start, so a late client gets what was published before it came
             self._subscribe(topic, fwd)
         self.get_logger().info(f"advertising {topic} ({type_name}{', latched' if fwd.latched else ''})")

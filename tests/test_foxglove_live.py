@@ -175,12 +175,21 @@ class RawWebSocket:
             n = struct.unpack(">Q", self._take(8))[0]
         return b0 & 0x0F, self._take(n)
 
-    def channels(self) -> dict[str, int]:
-        """Topic -> channel id, from the first advertise."""
+    def subscribe_until_data(self, topic: str, also: int) -> None:
+        """Subscribe to `topic` (and to channel id `also`) and read until its first message arrives;
+        when the topic is advertised anew (the bridge does that when the SDK refused a subscription
+        that raced the advertisement), subscribe to the new channel."""
+        sub = 0
         while True:
             op, payload = self.frame()
-            if op == 1 and json.loads(payload)["op"] == "advertise":
-                return {c["topic"]: c["id"] for c in json.loads(payload)["channels"]}
+            if op == 2:
+                return
+            message = json.loads(payload) if op == 1 else {}
+            for channel in message.get("channels", []) if message.get("op") == "advertise" else []:
+                if channel["topic"] == topic:
+                    sub += 1
+                    wanted = [{"id": sub, "channelId": channel["id"]}] + ([{"id": 1000, "channelId": also}] if sub == 1 else [])
+                    self.send_text(json.dumps({"op": "subscribe", "subscriptions": wanted}))
 
     def send_text(self, text: str) -> None:
         data = text.encode()
@@ -203,13 +212,13 @@ def test_a_port_in_use_a_rude_client_and_an_unknown_channel_leave_clear_lines_an
     wait_until(lambda: node.count_subscribers(T.STATE) == 1, 20, "the recorder alone on /rollout/state")
 
     rude = RawWebSocket(port)
-    ids = rude.channels()
-    rude.send_text(json.dumps({"op": "subscribe", "subscriptions": [{"id": 1, "channelId": ids[T.STATE]}, {"id": 2, "channelId": 4242}]}))
-    wait_until(lambda: node.count_subscribers(T.STATE) == 2, 20, "the bridge to subscribe for the client")
-    for _ in range(3):
-        op, _ = rude.frame()  # messages are flowing; the last one is left half read
+    rude.subscribe_until_data(T.STATE, also=4242)
+    assert node.count_subscribers(T.STATE) == 2  # the bridge subscribed for the client
+    for _ in range(2):
+        rude.frame()  # messages are flowing; the next one is left unread
     launch.wait_for(r"\[ERROR\].*\[foxglove_bridge\]: websocket: .*unknown channel: 4242")
     rude.cut_mid_frame()
+    launch.wait_for(rf"\[ERROR\].*\[foxglove_bridge\]: websocket: Error receiving from client 127\.0\.0\.1:{rude.local_port}")
     launch.wait_for(rf"\[foxglove_bridge\]: websocket: Unregistered client 127\.0\.0\.1:{rude.local_port}")
     launch.wait_for(r"\[foxglove_bridge\]: client \d+ unsubscribed from /rollout/state")
     wait_until(lambda: node.count_subscribers(T.STATE) == 1, 20, "the bridge to drop its subscription")
@@ -223,6 +232,13 @@ def test_a_port_in_use_a_rude_client_and_an_unknown_channel_leave_clear_lines_an
         f"foxglove_bridge: error: port {port} is already in use; stop the other Foxglove server or choose another port"
     ), second.stderr
     assert "Traceback" not in second.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "rollout.nodes.foxglove_bridge", "--ros-args", "-p", "port:=70000"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (bad.returncode, bad.stderr.strip()) == (
+        2, "foxglove_bridge: error: port must be 0 (any free port) or 1-65535, got 70000"
+    ), bad.stderr
     assert launch.proc.poll() is None, launch.text()  # the graph and its bridge carry on
 
 
