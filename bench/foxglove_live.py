@@ -1,6 +1,6 @@
 """Foxglove live while recording: does a Foxglove client on the bridge slow the recorder or cost it a message?
 
-    python bench/foxglove_live.py                      # 1024 synthetic envs (~2.2 MB per step), 300 steps, 3 pairs
+    python bench/foxglove_live.py                      # 1024 synthetic envs (~2.2 MB per step), 300 steps, 5 pairs
     python bench/foxglove_live.py --num-envs 4096 --steps 200 --pairs 2
     python bench/foxglove_live.py --quick              # 256 envs, 200 steps, 2 pairs
 
@@ -125,6 +125,7 @@ def from_bag(path: Path, num_envs: int, steps: int) -> dict:
             gaps += int(seq[0] - 1) + int(np.sum(np.maximum(np.diff(seq) - 1, 0))) if seq.size else 0
         size = sum(m.data.nbytes for m in bag.messages())
     lost = sum(max(n - counts.get(t, 0), 0) for t, n in expected.items())
+    short = {t: f"{counts.get(t, 0)}/{n}" for t, n in expected.items() if counts.get(t, 0) < n}
     a, b = sent.size // 10, sent.size - 1 - sent.size // 10  # the middle 80 %: no start-up, no drain
     return {
         "steps_per_s": (b - a) / ((sent[b] - sent[a]) / 1e9),
@@ -132,6 +133,7 @@ def from_bag(path: Path, num_envs: int, steps: int) -> dict:
         "mb": size / 1e6,
         "lost": lost,
         "gaps": gaps,
+        "short": short,
     }
 
 
@@ -153,14 +155,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--num-envs", type=int, default=None, help="synthetic envs (default 1024, --quick 256)")
     p.add_argument("--steps", type=int, default=None, help="steps per recording (default 300, --quick 200)")
-    p.add_argument("--pairs", type=int, default=None, help="paired runs (default 3, --quick 2)")
+    p.add_argument("--pairs", type=int, default=None, help="paired runs (default 5, --quick 2)")
     p.add_argument("--slow-ms", type=int, default=50, help="the slow client's pause after each message")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--tmpfs-dir", default="/dev/shm")
     a = p.parse_args()
     n = a.num_envs or (256 if a.quick else 1024)
     steps = a.steps or (200 if a.quick else 300)
-    pairs = a.pairs or (2 if a.quick else 3)
+    pairs = a.pairs or (2 if a.quick else 5)
     if shutil.which("node") is None or not (CLIENT.parent / "node_modules" / "@foxglove" / "ws-protocol").is_dir():
         raise SystemExit("bench/foxglove_live.py needs Node.js and `npm ci` in tests/js")
 
@@ -193,6 +195,9 @@ def main() -> None:
               f"{r['sim_cpu']:>8.1f}s{r['rec_cpu']:>8.1f}s"
               + (f"{r['bridge_cpu']:>11.1f}s{r['bridge_rss']:>5.0f}MB{r['client_got']:>8d}/{steps:<3d}{r['client_skipped']:>9d}{r['client_worst_gap']:>11d}"
                  if fox else ""))  # fmt: skip
+    for label, r in rows:
+        if r["short"]:
+            print(f"{label}: topics short of what was published: {r['short']}")
     ratios = []
     for i in range(pairs):
         alone, with_client = rows[2 * i][1], rows[2 * i + 1][1]
