@@ -10,7 +10,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "rollout"
-NODES = ["sim", "recorder", "replay", "viser_bridge", "video_encoder", "to_npz", "from_npz"]
+NODES = ["sim", "recorder", "replay", "viser_bridge", "foxglove_bridge", "video_encoder", "to_npz", "from_npz"]
 
 setup(
     name=PACKAGE,
@@ -40,6 +40,7 @@ setup(
         "zstandard>=0.22",
         "lz4>=4.3",
         "viser>=1.0,<2",
+        "foxglove-sdk>=0.30,<0.31",  # the foxglove_bridge node's WebSocket server (its API still moves between minor versions)
         "trimesh>=4.0",
         "imageio-ffmpeg>=0.5",
         "pillow>=10.1",

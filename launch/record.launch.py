@@ -31,6 +31,8 @@ ARGS = [
     Arg("view", "false", "also open the live web viewer", bool),
     Arg("port", "8080", "viewer port", int, minimum=1),
     Arg("video", "", "also write an MP4 of the run to this path"),
+    Arg("foxglove", "false", "also serve the live graph to Foxglove (ws://127.0.0.1:<foxglove_port>)", bool),
+    Arg("foxglove_port", "8765", "Foxglove WebSocket port", int, minimum=1),
 ]
 DEFAULT_STEPS = 500
 
@@ -51,8 +53,8 @@ def step_count(a: dict) -> int:
 
 
 def nodes(a: dict) -> list[NodeSpec]:
-    view = a["view"]
-    realtime = view if a["realtime"] == "auto" else a["realtime"] == "true"
+    view, foxglove = a["view"], a["foxglove"]
+    realtime = (view or foxglove) if a["realtime"] == "auto" else a["realtime"] == "true"
     video = a["video"] != ""
     takers = 1 + video + view  # recorder, encoder, viewer: nothing is stepped before they all listen
     graph = [
@@ -77,6 +79,8 @@ def nodes(a: dict) -> list[NodeSpec]:
     ]
     if view:
         graph.append(NodeSpec("viser_bridge", params={"port": a["port"]}))
+    if foxglove:  # not a taker: it subscribes only while a Foxglove client looks
+        graph.append(NodeSpec("foxglove_bridge", params={"port": a["foxglove_port"]}))
     if video:  # stopped with the sim, it first encodes the frames still queued
         graph.append(NodeSpec("video_encoder", params={"out": a["video"], "drain_timeout": 110.0}, stop_timeout=120.0))
     return graph

@@ -26,6 +26,8 @@ ARGS = [
     Arg("width", "640", "video width", int, minimum=16),
     Arg("height", "480", "video height", int, minimum=16),
     Arg("envs", "0", "envs in the video, e.g. 0-3 for a grid of four"),
+    Arg("foxglove", "false", "also serve the replay to Foxglove (ws://<host>:<foxglove_port>), player services included", bool),
+    Arg("foxglove_port", "8765", "Foxglove WebSocket port", int, minimum=1),
 ]
 
 
@@ -49,6 +51,8 @@ def nodes(a: dict) -> list[NodeSpec]:
     ]
     if view:
         graph.append(NodeSpec("viser_bridge", params={"host": a["host"], "port": a["port"]}))
+    if a["foxglove"]:
+        graph.append(NodeSpec("foxglove_bridge", params={"host": a["host"], "port": a["foxglove_port"]}))
     if video:
         graph.append(
             NodeSpec(

@@ -19,26 +19,7 @@ import { McapIndexedReader } from "@mcap/core";
 import { FileHandleReadable } from "@mcap/nodejs";
 import { loadDecompressHandlers } from "@mcap/support";
 
-function plain(value) {
-  if (typeof value === "bigint") {
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
-      ? Number(value)
-      : value.toString();
-  }
-  if (typeof value === "number") {
-    return Number.isFinite(value) ? value : String(value);
-  }
-  if (ArrayBuffer.isView(value)) {
-    return Array.from(value, plain);
-  }
-  if (Array.isArray(value)) {
-    return value.map(plain);
-  }
-  if (value !== null && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  }
-  return value;
-}
+import { plain } from "./plain.mjs";
 
 async function main(paths) {
   const decompressHandlers = await loadDecompressHandlers();
