@@ -3,7 +3,8 @@
     rollout launch record.launch.py num_envs:=16 steps:=200
     ros2 launch rollout record.launch.py num_envs:=16 steps:=200 policy:=policy.pt2
 
-Ends by itself after `steps` (or `duration`) and prints where the bag is.
+Ends by itself after `steps` (or `duration`) and prints where the bag is; with view:=true the page
+stays open after the recording ends (keep_view:=false: it closes with it) and Ctrl-C ends the launch.
 """
 
 from rollout.launching import Arg, NodeSpec, ros_launch_description
@@ -20,6 +21,7 @@ ARGS = [
     Arg("tf_envs", "0", "envs drawn in Foxglove through /tf, e.g. 0,1,2"),
     Arg("realtime", "auto", "step at the env's dt (auto: when viewing) instead of as fast as possible"),
     Arg("view", "false", "also open the live web viewer"),
+    Arg("keep_view", "true", "with view:=true, keep the page open after the recording ends (Ctrl-C quits)"),
     Arg("port", "8080", "viewer port"),
     Arg("video", "", "also write an MP4 of the run to this path"),
 ]
@@ -29,6 +31,7 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
     view = a["view"].lower() == "true"
     realtime = view if a["realtime"] == "auto" else a["realtime"].lower() == "true"
     video = a["video"] != ""
+    keep = view and a["keep_view"].lower() == "true"
     takers = 1 + video + view  # recorder, encoder, viewer: nothing is stepped before they all listen
     graph = [
         NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"]}),
@@ -45,11 +48,11 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
                 "realtime": realtime,
                 "wait_for_subscribers": takers,
             },
-            shutdown_on_exit=True,
+            shutdown_on_exit=not keep,
         ),
     ]
-    if view:
-        graph.append(NodeSpec("viser_bridge", params={"port": a["port"]}))
+    if view:  # kept open, the page's node ends the launch (Ctrl-C); the bag is closed then
+        graph.append(NodeSpec("viser_bridge", params={"port": a["port"]}, shutdown_on_exit=keep))
     if video:  # stopped with the sim, it first encodes the frames still queued
         graph.append(NodeSpec("video_encoder", params={"out": a["video"], "drain_timeout": 110.0}, stop_timeout=120.0))
     return graph

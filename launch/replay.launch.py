@@ -38,7 +38,8 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
                 "bag": a["bag"],
                 "rate": 0.0 if video else a["rate"],  # 0: paced by the encoder, not the wall clock
                 "loop": "false" if video else a["loop"],
-                "start_paused": "false" if video else a["start_paused"],
+                # with the page on, paused until it has opened (else playback runs ahead of it)
+                "start_paused": "false" if video else ("true" if view else a["start_paused"]),
                 "start_offset": a["start_offset"],
                 "exit_at_end": "false",  # with a video the encoder ends the launch once it has every frame
                 "wait_for_subscribers": 1 if video else 0,
@@ -47,7 +48,10 @@ def nodes(a: dict[str, str]) -> list[NodeSpec]:
         ),
     ]
     if view:
-        graph.append(NodeSpec("viser_bridge", params={"host": a["host"], "port": a["port"]}))
+        play_on_connect = a["start_paused"].lower() != "true"
+        graph.append(
+            NodeSpec("viser_bridge", params={"host": a["host"], "port": a["port"], "play_on_connect": play_on_connect})
+        )
     if video:
         graph.append(
             NodeSpec(
