@@ -5,7 +5,9 @@
     ros2 launch rollout record.launch.py num_envs:=16 steps:=200 policy:=policy.pt2
     rollout launch record.launch.py env:=protomotions:results/mimic/last.ckpt trust_checkpoint:=true num_envs:=1
 
-Ends by itself after `steps` (default 500) or `duration` seconds, and prints where the bag is.
+Ends by itself after `steps` (default 500) or `duration` seconds, and prints where the bag is;
+with view:=true the page stays open after the recording ends (keep_view:=false: it closes with it)
+and Ctrl-C ends the launch.
 """
 
 from rollout.errors import LaunchError
@@ -29,6 +31,7 @@ ARGS = [
     Arg("realtime", "auto", "step at the env's dt (auto: when viewing) instead of as fast as possible",
         choices=("auto", "true", "false")),
     Arg("view", "false", "also open the live web viewer", bool),
+    Arg("keep_view", "true", "with view:=true, keep the page open after the recording ends (Ctrl-C quits)", bool),
     Arg("port", "8080", "viewer port", int, minimum=1),
     Arg("video", "", "also write an MP4 of the run to this path"),
     Arg("foxglove", "false", "also serve the live graph to Foxglove (ws://127.0.0.1:<foxglove_port>)", bool),
@@ -56,9 +59,10 @@ def nodes(a: dict) -> list[NodeSpec]:
     view, foxglove = a["view"], a["foxglove"]
     realtime = (view or foxglove) if a["realtime"] == "auto" else a["realtime"] == "true"
     video = a["video"] != ""
+    keep = view and a["keep_view"]
     takers = 1 + video + view  # recorder, encoder, viewer: nothing is stepped before they all listen
     graph = [
-        NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"], "expected_steps": a["steps"]}),
+        NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"], "expected_steps": step_count(a)}),
         NodeSpec(
             "sim",
             params={
@@ -74,11 +78,12 @@ def nodes(a: dict) -> list[NodeSpec]:
                 "realtime": realtime,
                 "wait_for_subscribers": takers,
             },
-            shutdown_on_exit=True,
+            shutdown_on_exit=not keep,
         ),
     ]
     if view:
-        graph.append(NodeSpec("viser_bridge", params={"port": a["port"]}))
+        # kept open, the page's node ends the launch (Ctrl-C); the bag is closed then
+        graph.append(NodeSpec("viser_bridge", params={"port": a["port"]}, shutdown_on_exit=keep))
     if foxglove:  # not a taker: it subscribes only while a Foxglove client looks
         graph.append(NodeSpec("foxglove_bridge", params={"port": a["foxglove_port"]}))
     if video:  # stopped with the sim, it first encodes the frames still queued

@@ -41,7 +41,8 @@ def nodes(a: dict) -> list[NodeSpec]:
                 "bag": a["bag"],
                 "rate": 0.0 if video else a["rate"],  # 0: paced by the encoder, not the wall clock
                 "loop": False if video else a["loop"],
-                "start_paused": False if video else a["start_paused"],
+                # with the page on, paused until it has opened (else playback runs ahead of it)
+                "start_paused": False if video else (view or a["start_paused"]),
                 "start_offset": a["start_offset"],
                 "exit_at_end": False,  # with a video the encoder ends the launch once it has every frame
                 "wait_for_subscribers": 1 if video else 0,
@@ -50,7 +51,10 @@ def nodes(a: dict) -> list[NodeSpec]:
         ),
     ]
     if view:
-        graph.append(NodeSpec("viser_bridge", params={"host": a["host"], "port": a["port"]}))
+        play_on_connect = not a["start_paused"]
+        graph.append(
+            NodeSpec("viser_bridge", params={"host": a["host"], "port": a["port"], "play_on_connect": play_on_connect})
+        )
     if a["foxglove"]:
         graph.append(NodeSpec("foxglove_bridge", params={"host": a["host"], "port": a["foxglove_port"]}))
     if video:

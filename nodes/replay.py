@@ -236,15 +236,25 @@ class Replay(Node):
         self.flush()
         return res
 
+    def restart_if_finished(self) -> None:
+        """Resume at the end starts over (at start_offset), as a media player's Play does."""
+        if self.player.finished:
+            self.player.seek(self.player.start_time + int(self.params.start_offset * 1e9))
+
     def on_resume(self, req, res):
         self.hold = False
+        self.restart_if_finished()
         self.player.resume()
         self.flush()
         return res
 
     def on_toggle(self, req, res):
         self.hold = False
-        self.player.toggle()
+        if self.player.paused or self.player.finished:
+            self.restart_if_finished()
+            self.player.resume()
+        else:
+            self.player.pause()
         self.flush()
         return res
 

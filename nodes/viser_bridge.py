@@ -46,6 +46,9 @@ class ViserBridgeParams:
     """Name of the replay node whose services (/<name>/seek_step, ...) the controls call."""
     service_timeout: float = 5.0
     """Seconds before a service call without an answer is given up."""
+    play_on_connect: bool = False
+    """Replay: resume the (paused) replay once the first page has drawn the scene, so that playback
+    does not run ahead of the page."""
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -150,8 +153,9 @@ class ViserBridge(Node):
             "policy": self.create_client("std_srvs/srv/SetBool", topics.POLICY_ENABLED_SERVICE),
         }
         self._channels = {
-            name: LatestCall(log.warning, p.service_timeout) for name in ("seek", "play", "rate", "loop", "policy")
+            name: LatestCall(self._report, p.service_timeout) for name in ("seek", "play", "rate", "loop", "policy")
         }
+        self._source_seen = False
         self._warned: set[str] = set()
         self._asked_first = False
         self.viewer = Viewer(
@@ -168,6 +172,7 @@ class ViserBridge(Node):
             step=self.step,
             seek_episode=self.seek_episode,
             set_policy_enabled=self.set_policy_enabled,
+            page_ready=self.page_ready if p.play_on_connect else None,
         )
         v = self.viewer
         self.create_subscription("rollout_msgs/msg/RobotDescription", topics.ROBOT, v.on_robot, LATCHED)
@@ -177,14 +182,36 @@ class ViserBridge(Node):
         self.create_subscription("rollout_msgs/msg/PlaybackStatus", topics.PLAYBACK_STATUS, self.on_status, 10)
         self.create_subscription("rollout_msgs/msg/Timeline", topics.TIMELINE, v.on_timeline, LATCHED)
         self.create_timer(1.0, self._check_policy_service)
+        self.create_timer(0.5, self._check_source)
         if ok():  # stopped while starting (another node failed): invite no one to a page going away
-            print(f"viser_bridge: open {v.url} in a browser", flush=True)
+            later = " (the replay starts when the page has opened)" if p.play_on_connect else ""
+            print(f"viser_bridge: open {v.url} in a browser{later}", flush=True)
 
     def on_status(self, msg: Any) -> None:
         self.viewer.on_status(msg)
         if msg.paused and self.viewer.shown_step is None and not self._asked_first:
             # a replay that starts paused has published no state yet: show its first
             self._asked_first = self.seek_step(int(msg.step))
+
+    def _check_source(self) -> None:
+        """Tell the page when the node publishing the states goes away (or comes back)."""
+        if self.count_publishers(topics.STATE) > 0:
+            self._source_seen = True
+            self.viewer.source_back()
+        elif self._source_seen or self.viewer.shown_step is not None:
+            self._source_seen = False
+            what = "replay node" if self.viewer.replay else "sim node"
+            self.get_logger().info(f"the {what} is gone; the page stays open at {self.viewer.url} (Ctrl-C quits)")
+            self.viewer.source_lost(what)
+
+    def _report(self, line: str) -> None:
+        """A failed call: in the log and on the page."""
+        self.get_logger().warning(line)
+        self.viewer.notify("Not done", line, color="orange")
+
+    def page_ready(self) -> None:
+        self.get_logger().info("a page has opened: playing")
+        self.set_paused(False)
 
     # -- viewer callbacks (viser threads): start a call and return at once
 
@@ -196,9 +223,7 @@ class ViserBridge(Node):
         if not cli.service_is_ready():
             if cli.srv_name not in self._warned:  # once per service, not on every click
                 self._warned.add(cli.srv_name)
-                self.get_logger().warning(
-                    f"service {cli.srv_name} is not available; is the node that offers it running?"
-                )
+                self._report(f"service {cli.srv_name} is not available; is the node that offers it running?")
             return False
         self._warned.discard(cli.srv_name)
         timeout = self.params.service_timeout

@@ -7,8 +7,8 @@
 
 World frame is z up, robots face +x (MuJoCo and ROS convention):
 - ``top``: straight down from above; image right is +x, image up is +y.
-- ``side``: from -y, slightly above, looking along +y (a robot walking along +x crosses left to right).
-- ``front``: from +x, slightly above, looking along -x at the robot's front.
+- ``side``: from -y, nearly level, looking along +y (a robot walking along +x crosses left to right).
+- ``front``: from +x and above, looking along -x and down at the robots' fronts.
 - ``follow``: behind (-x, or behind the given heading) and above the followed robot's base, closer
   in; the caller moves ``target`` with the robot every frame.
 
@@ -36,10 +36,12 @@ DEFAULT_FOVY = 45.0
 
 # preset -> (azimuth, elevation) in MuJoCo's free-camera convention (degrees): the camera looks along
 # (cos el cos az, cos el sin az, sin el), so azimuth 90 looks along +y and elevation -90 straight down.
+# Side is nearly level (a profile of the gait) and Front looks down more steeply, so that no two
+# presets show a grid of envs from similar angles.
 _VIEWS: dict[str, tuple[float, float]] = {
     "top": (90.0, -90.0),
-    "side": (90.0, -15.0),
-    "front": (180.0, -15.0),
+    "side": (90.0, -5.0),
+    "front": (180.0, -30.0),
     "follow": (0.0, -20.0),
 }
 _MARGIN = 1.15  # some air around the fitted sphere

@@ -265,8 +265,9 @@ def test_a_live_view_grows_and_can_be_paused_scrubbed_and_resumed(live, recorded
     feed_live(live, recorded, range(30))
     assert (live.step_slider.min, live.step_slider.max, live.step_slider.value) == (0, 29, 29)
 
-    live.play_button.value = True  # pause: the view freezes while the run goes on
-    assert live.paused and live.play_button.label == "Play"
+    live.play_button.value = True  # pause: the view freezes while the run goes on, and says so
+    assert live.paused and live.play_button.label == "Resume live view"
+    assert "view paused at step 29; the sim keeps running" in live.info_markdown.content
     feed_live(live, recorded, range(30, 40))
     assert live.shown_step == 29 and live.step_slider.max == 39
 
@@ -284,7 +285,8 @@ def test_a_live_view_grows_and_can_be_paused_scrubbed_and_resumed(live, recorded
     assert_shows_step(live, recorded, int(ends[ends >= 11][0]) + 1)
 
     live.play_button.value = True  # play: back to the newest state
-    assert not live.paused and live.play_button.label == "Pause"
+    assert not live.paused and live.play_button.label == "Pause view"
+    assert "paused" not in live.info_markdown.content
     assert_shows_step(live, recorded, 39)
     feed_live(live, recorded, range(40, 45))
     assert_shows_step(live, recorded, 44)
@@ -371,6 +373,96 @@ def test_status_from_the_player_updates_the_controls_without_echoing_back(replay
     assert (v.step_slider.value, v.loop_checkbox.value, v.speed_slider.value) == (42, True, 2.5)
     assert not v.paused and v.play_button.label == "Pause"
     assert len(replay.calls) == n  # the viewer's own updates are not user actions
+
+
+def play_to_the_end(replay) -> None:
+    v = replay.viewer
+    v.speed_slider.value = 4.0
+    v.step_slider.value = min(v.shown_step or 0, STEPS - 5)
+    v.play_button.value = True
+    deadline = time.monotonic() + 10
+    while not replay.player.finished and time.monotonic() < deadline:
+        time.sleep(0.02)
+        replay.pump()
+
+
+def test_play_at_the_end_starts_over_and_the_end_is_announced(replay):
+    v = replay.viewer
+    play_to_the_end(replay)
+    assert replay.player.finished and v.shown_step == STEPS - 1
+    assert v.paused and v.play_button.label == "Play"  # nothing plays: the button offers Play
+    assert v.notices[-1][0] == "Replay ended" and f"step {STEPS - 1}" in v.notices[-1][1]
+    v.play_button.value = True
+    assert replay.calls[-2:] == [("seek_step", 0), ("set_paused", False)]
+    assert not replay.player.paused and not replay.player.finished
+    replay.pump()
+    assert v.shown_step < STEPS - 5 and v.play_button.label == "Pause"
+
+
+def test_the_episode_panel_follows_the_playhead(replay, recorded):
+    v = replay.viewer
+    ends = episode_ends(recorded, env=3)
+    events = {int(e.step): e for e in recorded["episodes"]}
+    v.env_number.value = 3
+    v.step_slider.value = int(ends[-1])
+    last = events[int(ends[-1])]
+    k = np.asarray(last.env_ids).tolist().index(3)
+    how = "terminated" if last.terminated[k] else "truncated"
+    assert f"return {float(last.returns[k]):.2f}, {int(last.lengths[k])} steps, {how} at step {int(ends[-1])}" in (
+        v.rewards_markdown.content
+    )
+    v.step_slider.value = STEPS - 1
+    assert f"{how} at step {int(ends[-1])}" in v.rewards_markdown.content
+    v.step_slider.value = int(ends[0])  # seek back: the panel shows the episode that ended by then
+    assert f"at step {int(ends[0])}" in v.rewards_markdown.content
+    assert f"at step {int(ends[-1])}" not in v.rewards_markdown.content
+    v.step_slider.value = max(int(ends[0]) - 1, 0)  # before the first end: no last episode
+    assert "last episode" not in v.rewards_markdown.content
+
+
+def test_a_live_view_stays_and_says_so_when_the_recording_ends(live, recorded):
+    live.on_robot(recorded["robot"])
+    feed_live(live, recorded, range(30))
+    live.source_lost("sim node")
+    assert live.notices[-1][0] == "Recording ended" and "step 29" in live.notices[-1][1]
+    assert "recording ended at step 29; the page stays open" in live.info_markdown.content
+    live.step_slider.value = 10  # what was kept can still be scrubbed
+    assert_shows_step(live, recorded, 10)
+    live.source_back()
+    assert "ended" not in live.info_markdown.content
+
+
+def test_a_notice_reaches_every_open_page(replay):
+    # no page is open in this test: the notice is kept and nothing breaks
+    replay.viewer.notify("Not done", "env 3 has no next episode", color="orange")
+    assert replay.viewer.notices[-1] == ("Not done", "env 3 has no next episode")
+
+
+def test_the_four_presets_look_from_clearly_different_directions(replay):
+    from rollout.cameras import CAMERA_PRESETS
+
+    v = replay.viewer
+    v.follow_checkbox.value = False
+    poses = {name: v.apply_camera(name) for name in CAMERA_PRESETS}
+    for a in CAMERA_PRESETS:
+        for b in CAMERA_PRESETS:
+            if a < b:
+                cos = float(poses[a].forward @ poses[b].forward)
+                assert np.degrees(np.arccos(np.clip(cos, -1, 1))) > 20, (a, b)
+    np.testing.assert_allclose(poses["follow"].look_at[:2], v._bases[0, :2], atol=1e-6)  # on one robot
+
+
+def test_one_floor_lies_under_every_env_of_the_layout(live, recorded):
+    live.on_robot(recorded["robot"])
+    feed_live(live, recorded, range(2))
+    grids = [h for name, h in live.server.scene._handle_from_node_name.items() if type(h).__name__ == "GridHandle"]
+    assert len(grids) == 1
+    g = grids[0]
+    offsets = env_grid_offsets(ENVS, recorded["robot"].env_spacing)
+    centre = (offsets.min(axis=0) + offsets.max(axis=0)) / 2
+    np.testing.assert_allclose(np.asarray(g.position)[:2], centre[:2], atol=1e-6)
+    assert g.cell_size == g.section_size  # one line spacing: no second grid seen through the first
+    assert g.width >= np.ptp(offsets[:, 0]) + 2 and g.height >= np.ptp(offsets[:, 1]) + 2
 
 
 # ----------------------------------------------------------------------------- camera

@@ -150,7 +150,7 @@ def test_a_camera_preset_clicked_in_the_page_moves_its_camera(page, replay):
     v = replay.viewer
     client = next(iter(v.server.get_clients().values()))
     page.get_by_role("button", name="Side", exact=True).click()
-    wait_until(lambda: v.camera is not None and v.camera.elevation == -15.0 and v.camera.azimuth == 90.0, what="Side")
+    wait_until(lambda: v.camera is not None and v.camera.elevation == -5.0 and v.camera.azimuth == 90.0, what="Side")
     wait_until(
         lambda: np.allclose(client.camera.look_at, v.camera.look_at, atol=1e-3), what="the page to look at the envs"
     )
@@ -165,3 +165,95 @@ def test_a_camera_preset_clicked_in_the_page_moves_its_camera(page, replay):
     top_view = settled(page)
     changed = (np.abs(top_view - side_view).sum(axis=-1) > 60).mean()
     assert changed > 0.02, f"the page looks the same from above: {changed:.4f} of the canvas changed"
+
+
+def plot_pixels(page) -> float:
+    """Share of the reward plot's pixels drawn in the colour of its total series."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(page.locator(".uplot-container").first.screenshot())).convert("RGB"))
+    return float((np.abs(img.astype(int) - (0x1F, 0x77, 0xB4)).sum(axis=-1) < 60).mean())
+
+
+def test_the_plot_has_drawn_series_while_playing(page, replay):
+    v = replay.viewer
+    v.speed_slider.value = 0.1
+    v.loop_checkbox.value = True
+    v.step_slider.value = 1
+    wait_until(lambda: shown_in_page(page) == 1, what="the page to show step 1")
+    paused = plot_pixels(page)
+    assert paused > 0.003, f"the paused plot has no total series drawn ({paused:.4f})"
+    page.get_by_role("button", name="Play").click()
+    wait_until(lambda: not replay.player.paused, what="playing")
+    seen = []
+    for _ in range(3):
+        time.sleep(0.7)
+        seen.append((shown_in_page(page), plot_pixels(page)))
+    page.get_by_role("button", name="Pause").click()
+    wait_until(lambda: replay.player.paused, what="paused")
+    v.loop_checkbox.value = False
+    assert len({s for s, _ in seen}) > 1, f"the playhead did not move while playing: {seen}"
+    assert all(px > 0.5 * paused for _, px in seen), f"the plot went empty while playing: {seen} (paused {paused:.4f})"
+
+
+def test_play_at_the_last_step_restarts_playback(page, replay):
+    v = replay.viewer
+    v.speed_slider.value = 0.1
+    last = replay.player.status().last_step
+    v.step_slider.value = last
+    wait_until(lambda: shown_in_page(page) == last, what="the page to show the last step")
+    page.get_by_role("button", name="Play").click()
+    wait_until(lambda: ("seek_step", replay.player.status().first_step) in replay.calls[-3:], what="a seek to the start")
+    wait_until(lambda: shown_in_page(page) < last // 2, what="the page to show playback from the start")
+    first = shown_in_page(page)
+    wait_until(lambda: shown_in_page(page) > first, what="playback to go on")
+    replay.set_paused(True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_after_a_live_recording_ends_the_page_is_still_live(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from rollout import topics
+    from rollout.bag import Bag
+
+    port, out = _free_port(), tmp_path / "live.mcap"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rollout.cli", "launch", "record.launch.py", "env:=synthetic", "num_envs:=2",
+         "steps:=60", "view:=true", f"port:={port}", f"out:={out}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    profile = tempfile.mkdtemp(prefix="rollout-chromium-")
+    try:
+        wait_until(lambda: any("sim exited with code 0" in ln for ln in lines), 60, "the sim to finish")
+        assert proc.poll() is None, "the launch ended with the recording:\n" + "".join(lines)
+        with sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": WIDTH, "height": HEIGHT}
+            )
+            pg = ctx.new_page()
+            pg.goto(f"http://127.0.0.1:{port}")
+            pg.get_by_text(re.compile(r"recording ended at step 59")).wait_for(timeout=30_000)
+            wait_until(lambda: shown_in_page(pg) == 59, what="the page to show the last step")
+            pg.get_by_role("button", name="-1").click()  # the page still answers: it scrubs what it kept
+            wait_until(lambda: shown_in_page(pg) == 58, what="the page to step back")
+            ctx.close()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C ends the launch; the bag is complete
+        assert proc.wait(30) == 0, "".join(lines)
+        with Bag(out) as bag:
+            assert bag.count(topics.STATE) == 60
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        shutil.rmtree(profile, ignore_errors=True)

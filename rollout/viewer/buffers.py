@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -262,6 +263,16 @@ class RewardSeries:
         c = self._col.get(int(env))
         return self._means[i] if c is None else self._values[i, :, c]
 
+    def total_between(self, env: int, first: int, last: int) -> float | None:
+        """Sum of `env`'s total reward over steps first..last (inclusive); None when the env is not
+        a column or those steps are not all kept."""
+        c = self._col.get(int(env))
+        steps = self.steps
+        lo, hi = int(np.searchsorted(steps, first, "left")), int(np.searchsorted(steps, last, "right"))
+        if c is None or hi - lo != last - first + 1:
+            return None
+        return float(self._values[lo:hi, 0, c].sum(dtype=np.float64))
+
     def series(
         self, env: int, *, window: tuple[int, int] | None = None, points: int = 500
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -280,19 +291,39 @@ class RewardSeries:
         return steps[rows], vals
 
 
+@dataclass(frozen=True)
+class EpisodeEnd:
+    """One finished episode of one env, as the episode panel shows it."""
+
+    step: int
+    """Step at which it ended."""
+    length: int
+    """Control steps in it."""
+    ret: float | None
+    """Undiscounted return (None: not known, e.g. not played yet and not in the series)."""
+    terminated: bool | None
+    """True: terminated, False: truncated, None: not known."""
+
+
 class EpisodeLog:
-    """Episode ends (step, env); an episode of env e starts on the step after each of its ends."""
+    """Episode ends (step, env); an episode of env e starts on the step after each of its ends.
+
+    The details of an end (return, length, terminated) are kept as EpisodeEvents report them, so
+    the panel can show the last episode that ended at or before any step, not only the newest.
+    """
 
     def __init__(self) -> None:
         self._steps = np.zeros(0, np.int64)
         self._envs = np.zeros(0, np.int64)
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._details: dict[tuple[int, int], tuple[float, int, bool]] = {}
 
     def clear(self) -> None:
         self.__init__()
 
     def set(self, steps: np.ndarray, envs: np.ndarray) -> None:
-        """Replace everything with the ends of a whole run (Timeline.episode_steps / episode_envs)."""
+        """Replace the ends with those of a whole run (Timeline.episode_steps / episode_envs);
+        details already reported are kept."""
         self._steps = np.asarray(steps, np.int64).copy()
         self._envs = np.asarray(envs, np.int64).copy()
         self._pending = []
@@ -301,6 +332,26 @@ class EpisodeLog:
         """Ends reported at one step (EpisodeEvents)."""
         env_ids = np.asarray(env_ids, np.int64)
         self._pending.append((np.full(env_ids.size, step, np.int64), env_ids))
+
+    def add_details(
+        self, step: int, env_ids: np.ndarray, returns: np.ndarray, lengths: np.ndarray, terminated: np.ndarray
+    ) -> None:
+        """Return, length and terminated of the episodes that ended at `step` (EpisodeEvents)."""
+        for k, e in enumerate(np.asarray(env_ids, np.int64).tolist()):
+            self._details[(int(step), e)] = (float(returns[k]), int(lengths[k]), bool(terminated[k]))
+
+    def last_end(self, env: int, step: int, first_step: int = 0) -> EpisodeEnd | None:
+        """The last episode of `env` that ended at or before `step`; None when none has."""
+        ends = self.ends(env)
+        i = int(np.searchsorted(ends, step, "right")) - 1
+        if i < 0:
+            return None
+        end = int(ends[i])
+        start = int(ends[i - 1]) + 1 if i > 0 else first_step
+        got = self._details.get((end, int(env)))
+        if got is not None:
+            return EpisodeEnd(end, got[1], got[0], got[2])
+        return EpisodeEnd(end, end - start + 1, None, None)
 
     def _flush(self) -> None:
         if self._pending:

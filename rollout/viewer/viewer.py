@@ -112,6 +112,7 @@ class Viewer:
         step(delta): replay: move one recorded step forward (+1) or back (-1), pausing.
         seek_episode(env, direction): replay: start of the next (+1) or previous (-1) episode of `env`.
         set_policy_enabled(enabled): live: switch the policy on or off (shown only when given).
+        page_ready(): the first page has connected and drawn the scene (once).
     """
 
     def __init__(
@@ -133,6 +134,7 @@ class Viewer:
         step: Callable[[int], Any] | None = None,
         seek_episode: Callable[[int, int], Any] | None = None,
         set_policy_enabled: Callable[[bool], Any] | None = None,
+        page_ready: Callable[[], Any] | None = None,
     ) -> None:
         if max_envs < 1:
             raise ParameterError(f"max_envs must be at least 1, got {max_envs}")
@@ -161,7 +163,9 @@ class Viewer:
             "step": step,
             "seek_episode": seek_episode,
             "set_policy_enabled": set_policy_enabled,
+            "page_ready": page_ready,
         }
+        self._page_ready_sent = False
         self._lock = threading.RLock()
         self._local = threading.local()
         self._closed = False
@@ -178,7 +182,10 @@ class Viewer:
         self._last_step: int | None = None
         self._pending_state: Any = None
         self._last_terms: tuple[int, np.ndarray] | None = None  # (step, [K + 1, N]) of the newest RewardTerms
-        self._last_episode: dict[int, tuple[int, float, int, bool]] = {}
+        self._finished = False  # replay: the player reported it played the last message
+        self._ended: str | None = None
+        self._info_at = 0.0  # why nothing more will come (the source node is gone)
+        self.notices: list[tuple[str, str]] = []  # (title, body) of every notice shown, newest last
         self._user_seek_at = 0.0
         self._plot_key: tuple | None = None
 
@@ -325,7 +332,13 @@ class Viewer:
             if not self.replay:
                 self._freeze(paused)
                 return
+            at_end = self._finished or (self.shown_step is not None and self.shown_step == self._last_step)
+            restart = not paused and at_end and self._first_step is not None
+            first = self._first_step
+            self._finished = self._finished and paused
             self._set_paused_ui(paused)
+        if restart:  # Play at the end starts over, as a media player does
+            self._fire("seek_step", first)
         self._fire("set_paused", paused)
 
     def _on_step_button(self, event: Any) -> None:
@@ -406,10 +419,13 @@ class Viewer:
         # a new page starts where the others look: move it as soon as it reports its camera
         def first_camera(camera: Any) -> None:
             with self._lock:
-                if client.client_id in self._seen_clients or self.camera is None:
-                    return
-                self._seen_clients.add(client.client_id)
-                self._set_client_camera(client)
+                ready = not self._page_ready_sent and self._body_pos is not None
+                self._page_ready_sent = self._page_ready_sent or ready
+                if client.client_id not in self._seen_clients and self.camera is not None:
+                    self._seen_clients.add(client.client_id)
+                    self._set_client_camera(client)
+            if ready:  # the page reports its camera once it renders: it has the scene
+                self._fire("page_ready")
 
         client.camera.on_update(first_camera)
 
@@ -427,11 +443,54 @@ class Viewer:
     def _policy_visible(self) -> bool:
         return self._cb["set_policy_enabled"] is not None and self._policy_available and not self.replay
 
+    # -- notices
+
+    def notify(self, title: str, body: str, *, color: str = "blue", seconds: float | None = 8.0) -> None:
+        """Show a notice on every open page (and keep it in `notices`); `seconds` None: until closed."""
+        with self._lock:
+            self.notices.append((title, body))
+            del self.notices[:-50]
+            clients = list(self.server.get_clients().values())
+        for client in clients:
+            try:
+                client.add_notification(title, body, auto_close_seconds=seconds, color=color)  # type: ignore[arg-type]
+            except Exception as e:  # noqa: BLE001 -- a page that went away must not break the others
+                log.debug("viewer: notice not shown: %s", e)
+
+    def source_lost(self, what: str) -> None:
+        """The node that fed the view is gone (`what` says which): the page stays, and says so."""
+        with self._lock:
+            if self._ended is not None or self._closed:
+                return
+            step = self._latest_live if not self.replay else self.shown_step
+            if self.replay:
+                self._ended = f"the {what} is gone: the controls do nothing now"
+                title, body = "Replay node lost", f"The {what} stopped; the page shows step {step} and stays open."
+            else:
+                kept = ""
+                if self._history is not None and (span := self._history.span()) is not None:
+                    kept = f" Scrub steps {span[0]}-{span[1]}, kept here."
+                self._ended = f"recording ended at step {step}"
+                title, body = "Recording ended", f"The {what} stopped at step {step}; the page stays open.{kept}"
+            self._update_info()
+        self.notify(title, body, color="yellow", seconds=None)
+
+    def source_back(self) -> None:
+        """The source is there again (a new run or replay): clear the ended state."""
+        with self._lock:
+            if self._ended is None:
+                return
+            self._ended = None
+            self._update_info()
+
     # -- GUI state set by the viewer
 
     def _set_paused_ui(self, paused: bool) -> None:
         self.paused = paused
-        self.play_button.label = "Play" if paused else "Pause"
+        if self.replay:
+            self.play_button.label = "Play" if paused else "Pause"
+        else:  # live, the button freezes this page's view only: the sim goes on
+            self.play_button.label = "Resume live view" if paused else "Pause view"
         self.play_button.icon = self._icon("PLAYER_PLAY" if paused else "PLAYER_PAUSE")
 
     def _set_slider_range(self, lo: int, hi: int) -> None:
@@ -463,6 +522,7 @@ class Viewer:
             self.speed_slider.disabled = self._cb["set_rate"] is None
             self.loop_checkbox.disabled = self._cb["set_loop"] is None
             self.policy_folder.visible = False
+        self._set_paused_ui(self.paused)
         self._update_info()
 
     # ------------------------------------------------------------------ messages
@@ -526,6 +586,8 @@ class Viewer:
                 lo = self._history.span()[0] if self._history is not None and len(self._history) else step
                 self._set_slider_range(lo, step)
                 if self.paused:
+                    if time.monotonic() - self._info_at > 0.5:  # "the sim keeps running (step N)"
+                        self._update_info()
                     return
             self._draw(step, float(msg.sim_time), poses)
 
@@ -534,10 +596,10 @@ class Viewer:
         self._history = PoseHistory(self.history_length, e, max(b, 1))
         self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(e))
         self.episodes.clear()
-        self._last_episode.clear()
         self._first_step = None
         self._latest_live = None
         self._plot_key = None
+        self._ended = None
         if self.trails is not None:
             self.trails.clear()
 
@@ -579,9 +641,12 @@ class Viewer:
 
     def on_status(self, msg: Any) -> None:
         """A `rollout_msgs/PlaybackStatus` (replay): paused, speed, loop and range as the player reports them."""
+        ended = False
         with self._lock:
             self._enter_replay()
-            self._set_paused_ui(bool(msg.paused) or bool(msg.finished))
+            finished = bool(msg.finished)
+            ended, self._finished = finished and not self._finished, finished
+            self._set_paused_ui(bool(msg.paused) or finished)
             lo, hi = int(msg.first_step), int(msg.last_step)
             if hi >= lo:
                 self._first_step, self._last_step = lo, hi
@@ -592,6 +657,8 @@ class Viewer:
                 rate = float(msg.rate)
                 if SPEED_MIN <= rate <= SPEED_MAX:
                     self.speed_slider.value = round(rate, 1)
+        if ended:
+            self.notify("Replay ended", f"Played to step {int(msg.step)}. Press Play to start over.")
 
     def on_episodes(self, msg: Any) -> None:
         """A `rollout_msgs/EpisodeEvents`: ends for previous/next episode (live) and the table."""
@@ -600,9 +667,9 @@ class Viewer:
         with self._lock:
             if not self.replay:
                 self.episodes.add(step, ids)
-            rets, lens, term = np.asarray(msg.returns), np.asarray(msg.lengths), np.asarray(msg.terminated)
-            for k, e in enumerate(ids.tolist()):
-                self._last_episode[e] = (step, float(rets[k]), int(lens[k]), bool(term[k]))
+            self.episodes.add_details(
+                step, ids, np.asarray(msg.returns), np.asarray(msg.lengths), np.asarray(msg.terminated)
+            )
             if self.selected_env in ids.tolist():
                 self._update_rewards()
 
@@ -701,10 +768,19 @@ class Viewer:
                 z = float(planes[0].position[2])
         except ModelError:
             pass
-        cols = math.ceil(math.sqrt(max(num_envs, 1)))
-        size = max(10.0, cols * max(spacing, 1.0) + 6.0)
+        # one grid under every drawn env, centred on their layout, with a single line spacing
+        # (two spacings read as two overlapping floors from a low camera)
+        lo, hi = self._offsets[:, :2].min(axis=0), self._offsets[:, :2].max(axis=0)
+        centre = (lo + hi) / 2
+        size = float(max(10.0, *(hi - lo + 6.0)))
+        cell = 1.0 if size <= 40 else 2.0 ** math.ceil(math.log2(size / 40))
         self.server.scene.add_grid(
-            "/ground", width=size, height=size, position=(0.0, 0.0, z), cell_size=0.5, section_size=2.0
+            "/ground",
+            width=size,
+            height=size,
+            position=(float(centre[0]), float(centre[1]), z),
+            cell_size=cell,
+            section_size=cell,
         )
 
     def _draw(self, step: int, sim_time: float, poses: np.ndarray) -> None:
@@ -760,6 +836,7 @@ class Viewer:
     def _freeze(self, frozen: bool) -> None:
         """Live: stop (True) or resume (False) drawing incoming states (lock held)."""
         self._set_paused_ui(frozen)
+        self._update_info()
         if not frozen and self._history is not None and self._latest_live is not None:
             self._show_history(self._latest_live, freeze=False)
 
@@ -874,7 +951,13 @@ class Viewer:
         drawn = len(self._offsets)
         envs = f"{r.num_envs} envs" + (f" (drawing {drawn})" if drawn < r.num_envs else "")
         policy = f" · policy `{r.policy}`" if r.policy else ""
-        self.info_markdown.content = f"**{mode}** · `{r.env}` · {envs} · dt {r.dt:g} s{policy}"
+        self._info_at = time.monotonic()
+        lines = [f"**{mode}** · `{r.env}` · {envs} · dt {r.dt:g} s{policy}"]
+        if self._ended is not None:
+            lines.append(f"*{self._ended}; the page stays open*")
+        elif not self.replay and self.paused:
+            lines.append(f"*view paused at step {self.shown_step}; the sim keeps running (step {self._latest_live})*")
+        self.info_markdown.content = "\n\n".join(lines)
 
     def _update_rewards(self) -> None:
         """The table and plot of the selected env at the drawn step (lock held)."""
@@ -896,10 +979,12 @@ class Viewer:
                 lines.append(f"| {'**total**' if k == 0 else name} | {v:+.4f} |")
         else:
             lines.append("| *(no reward terms at this step)* | |")
-        last = self._last_episode.get(e)
+        last = self.episodes.last_end(e, step, self._first_step or 0)
         if last is not None:
-            how = "terminated" if last[3] else "truncated"
-            lines += ["", f"last episode: return {last[1]:.2f}, {last[2]} steps, {how} at step {last[0]}"]
+            ret = last.ret if last.ret is not None else self.series.total_between(e, last.step - last.length + 1, last.step)
+            how = {True: "terminated", False: "truncated", None: "ended"}[last.terminated]
+            got = f"return {ret:.2f}, " if ret is not None else ""
+            lines += ["", f"last episode: {got}{last.length} steps, {how} at step {last.step}"]
         self.rewards_markdown.content = "\n".join(lines)
         self._update_plot(step, e)
 
@@ -935,7 +1020,7 @@ class Viewer:
         series.append(
             # NaN except at the drawn step; not scanned for the y range (a NaN would poison it)
             {
-                "label": f"step {step}",
+                "label": "playhead",
                 "stroke": "#000000",
                 "width": 0,
                 "auto": False,
@@ -944,9 +1029,11 @@ class Viewer:
         )
         data = (xs.astype(np.float64), *vals.astype(np.float64), marker)
         plot = self.rewards_plot
-        plot.series = tuple(series)  # type: ignore[assignment]
+        if tuple(plot.series) != tuple(series):
+            plot.series = tuple(series)  # type: ignore[assignment]
         plot.data = data
-        plot.title = f"reward terms · {who}"
+        if plot.title != f"reward terms · {who}":
+            plot.title = f"reward terms · {who}"
 
 
 def _safe(name: str) -> str:
