@@ -1,4 +1,4 @@
-"""The rclpy backend: chosen when ROS 2 is sourced; here (no rclpy) only its selection is tested."""
+"""Which backend `rollout.runtime` picks (zenoh by default, rclpy with ROS 2 sourced); the behaviour of both: test_runtime_backends.py."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_an_unknown_backend_is_one_clear_line() -> None:
     assert p.returncode != 0 and p.stderr.strip() == "rollout: error: ROLLOUT_BACKEND must be zenoh or rclpy, not 'dds'"
 
 
-@pytest.mark.skipif(not HAS_RCLPY, reason="rclpy cannot be installed on these machines (needs a ROS 2 install)")
+@pytest.mark.skipif(not HAS_RCLPY, reason="rclpy does not import here (ROS 2 Jazzy not installed; .ci/run installs it)")
 def test_rclpy_nodes_move_our_cdr_bytes() -> None:
     import rclpy  # noqa: F401
 

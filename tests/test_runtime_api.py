@@ -119,3 +119,26 @@ def test_no_node_shadows_what_rclpy_node_keeps_on_itself(executable: str) -> Non
     overridden = set(protocol_methods(api.Node)) | {"create_publisher", "create_subscription", "create_service",
                                                      "create_client", "destroy_node"}
     assert not (backend_own - overridden) & rclpy_names, sorted((backend_own - overridden) & rclpy_names)
+
+
+def test_rclpy_parameters_are_typed_and_described_from_the_dataclass() -> None:
+    """`ros2 param describe` shows each field's type and help text; a value keeps the field's type."""
+    ros = ros_backend()
+    from rcl_interfaces.msg import ParameterType
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from graph_nodes import TestParams
+
+    ros.init(["x", "--ros-args", "-p", "rate:=3", "-p", "ids:=[4,5]"], signals=False)
+    try:
+        node = ros.Node("test_described", params=TestParams)
+        described = {d.name: d for d in node.describe_parameters(["count", "rate", "label", "flag", "ids"])}
+        assert described["count"].type == ParameterType.PARAMETER_INTEGER and described["count"].description == "How many."
+        assert described["rate"].type == ParameterType.PARAMETER_DOUBLE
+        assert described["flag"].type == ParameterType.PARAMETER_BOOL
+        assert described["ids"].type == ParameterType.PARAMETER_INTEGER_ARRAY
+        assert node.get_parameter("rate").value == 3.0 and node.params.rate == 3.0
+        assert list(node.get_parameter("ids").value) == [4, 5] and node.params.ids == (4, 5)
+        node.destroy_node()
+    finally:
+        ros.close()

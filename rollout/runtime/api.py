@@ -164,5 +164,8 @@ class Backend(Protocol):
 
     def close(self) -> None: ...
 
+    def exit_code(self) -> int:
+        """The code the last `shutdown(exit_code)` asked for (0 by default)."""
+
     def run_node(self, factory: Callable[..., Any], args: list[str] | None = None) -> None:
         """Build, spin, destroy, exit; a `RolloutError` ends in one line and exit code 2."""

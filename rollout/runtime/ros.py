@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
 import signal
 import sys
 import threading
@@ -33,14 +32,13 @@ from rclpy.qos import QoSProfile as RclQoS
 from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.signals import SignalHandlerOptions
 
-from rollout.cli_errors import EXIT_USER_ERROR, report
 from rollout.codec import deserialize, get_service, get_type, serialize
 from rollout.errors import ParameterError, RolloutError, ServiceError
 from rollout.runtime.api import MessageInfo
 from rollout.runtime.node import Future, TopicEndpoint, _takes_info
 from rollout.runtime.params import describe, field_docs, parse_ros_args, resolve
 from rollout.runtime.qos import QoSProfile, as_qos
-from rollout.runtime.zenoh_backend import program_name
+from rollout.runtime.running import run_node_on
 
 FLUSH_MAX_S = 30.0  # what a node that ends waits for its readers to take what it published
 PUBLISH_RETRY_S = 0.002  # a reliable keep-all writer whose reader is full refuses; we wait and try again
@@ -244,7 +242,7 @@ class Node(rclpy.node.Node):
             super().__init__(node_name, namespace=namespace or None, cli_args=ros_part or None)
         except _rclpy.RCLError as e:
             raise ParameterError(f"bad --ros-args: {str(e).splitlines()[0]}") from None
-        extra = {k: v for k, v in (parameter_overrides or {}).items()}
+        extra = dict(parameter_overrides or {})
         self._flushed: list[_Publisher] = []
         if params is not None:
             self.params = self._declare_all(params, extra)
@@ -453,32 +451,13 @@ def spin_once(node: Node | None = None, *, timeout_sec: float | None = None) -> 
     return True
 
 
+def exit_code() -> int:
+    return _state.exit_code
+
+
 def run_node(factory: Callable[..., Node], args: list[str] | None = None) -> None:
     """Like `rollout.runtime.run_node`: a user's mistake ends in one line and exit code 2."""
-    argv = sys.argv[1:] if args is None else list(args)
-    prog = program_name(factory)
-    code, node = 0, None
-    try:
-        init(argv)
-        node = factory(argv) if inspect.signature(factory).parameters else factory()
-        prog = node.get_name()
-        spin(node)
-        code = _state.exit_code
-    except RolloutError as e:
-        report(e, prog=prog)
-        code = EXIT_USER_ERROR
-    except (KeyboardInterrupt, ExternalShutdownException):
-        code = _state.exit_code
-    finally:
-        try:
-            if node is not None:
-                node.destroy_node()
-        except RolloutError as e:
-            report(e, prog=prog)
-            code = code or EXIT_USER_ERROR
-        finally:
-            close()
-    raise SystemExit(code)
+    run_node_on(sys.modules[__name__], factory, args, stopped=(KeyboardInterrupt, ExternalShutdownException))
 
 
 def spin_until_future_complete(node: Node | None, future: Future, timeout_sec: float | None = None) -> None:
