@@ -98,7 +98,7 @@ def test_repair_skips_a_bad_chunk_keeps_the_rest_and_says_what_it_dropped(tmp_pa
     assert 0 < lost < STEPS / 4  # one chunk's worth, not everything after it
     assert np.array_equal(kept, np.setdiff1d(np.arange(STEPS), np.setdiff1d(np.arange(STEPS), kept)))
     assert result.lost == {"/rollout/state": lost} and before == STEPS
-    assert any("CRC" in d and "/rollout/state" in d for d in result.dropped)
+    assert any("CRC" in d and "/rollout/state" in d for d in result.damage)
     assert check(result.path).ok
     again = repair(path)  # a retry replaces the earlier output instead of failing on "already exists"
     assert np.array_equal(steps(again.path), kept)
@@ -129,7 +129,7 @@ def test_a_flipped_summary_byte_is_rebuilt_from_intact_chunks(tmp_path: Path) ->
     assert "Warning" in info(path)
     result = repair(path)
     assert np.array_equal(steps(result.path), np.arange(STEPS))  # every message: the chunks were fine
-    assert result.lost == {} and any("summary" in d for d in result.dropped)
+    assert result.lost == {} and any("summary" in d for d in result.damage)
 
 
 def test_repair_never_leaves_a_partial_output(tmp_path: Path) -> None:

@@ -187,7 +187,7 @@ class RepairResult:
 
     path: Path
     kept: dict[str, int]  # topic -> messages written
-    dropped: list[str]  # one line per damaged or missing part of the input
+    damage: list[str]  # one line per damaged, unfinished or missing part of the input (what was skipped)
     lost: dict[str, int]  # topic -> messages the input's summary counts that could not be kept (when it had one)
 
     def __fspath__(self) -> str:
@@ -196,8 +196,8 @@ class RepairResult:
     def lines(self) -> list[str]:
         out = [f"repaired bag: {self.path}", f"  kept {sum(self.kept.values())} messages"]
         out += [f"  lost {n} messages of {t}" for t, n in self.lost.items() if n]
-        out += [f"  dropped: {d}" for d in self.dropped]
-        if not self.dropped and not any(self.lost.values()):
+        out += [f"  skipped: {d}" for d in self.damage]
+        if not self.damage and not any(self.lost.values()):
             out.append("  nothing was dropped")
         return out
 
@@ -281,12 +281,12 @@ def repair(
     claimed = [_summary_counts(f) for f in files]
     walked: list[McapFile] = []
     kept: dict[str, int] = {}
-    dropped: list[str] = []
+    damage: list[str] = []
     try:
         for f in files:
             opened, found = _walk(f)
             walked.append(opened)
-            dropped += [f"{f.name}: {p}" for p in found.problems if "summary counts" not in p]
+            damage += [f"{f.name}: {p}" for p in found.problems if "summary counts" not in p]
         total = sum(f.stats.message_count if f.stats else 0 for f in walked)
         compression = next((c.compression for f in walked for c in f.chunks if c.compression), "none")
         done = 0
@@ -299,7 +299,7 @@ def repair(
                     schema = f.schemas.get(ch.schema_id)
                     ix = f.channel_index(cid)
                     if schema is None:  # its schema was in a lost chunk: its messages cannot be described
-                        dropped.append(f"{f.path.name}: {ix.log_time.size} messages of {ch.topic} (its schema is lost)")
+                        damage.append(f"{f.path.name}: {ix.log_time.size} messages of {ch.topic} (its schema is lost)")
                         continue
                     out.add_topic(
                         ch.topic,
@@ -334,7 +334,7 @@ def repair(
                 lost[topic] = lost.get(topic, 0) + n
         lost = {t: max(0, n - kept.get(t, 0)) for t, n in lost.items()}
     _put_in_place(tmp, dst)
-    return RepairResult(dst, kept, dropped, lost)
+    return RepairResult(dst, kept, damage, lost)
 
 
 def _put_in_place(tmp: Path, dst: Path) -> None:
