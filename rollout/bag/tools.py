@@ -93,6 +93,7 @@ class FileCheck:
     path: Path
     messages: dict[str, int]  # topic -> messages in readable chunks
     chunks_ok: int
+    without_crc: int  # chunks whose damage no check can see (written with CRCs off)
     bad: list[BadRange]
     problems: list[str]  # everything wrong, one line each (bad chunks, summary, truncation)
 
@@ -113,7 +114,8 @@ class CheckReport:
         for f in self.files:
             n = sum(f.messages.values())
             state = "ok" if not f.problems else f"{len(f.problems)} problem(s)"
-            out.append(f"{f.path.name}: {f.chunks_ok} chunks and {n} messages readable, {state}")
+            unchecked = f" ({f.without_crc} of them without a CRC: not verifiable)" if f.without_crc else ""
+            out.append(f"{f.path.name}: {f.chunks_ok} chunks{unchecked} and {n} messages readable, {state}")
             out += [f"  {p}" for p in f.problems]
         return out
 
@@ -133,7 +135,7 @@ def _walk(path: Path) -> tuple[McapFile, FileCheck]:
     if r.problems and not r.bad:
         problems += [p for p in r.problems if "truncated" in p]
     counts = {ch.topic: int(f.channel_index(cid).log_time.size) for cid, ch in f.channels.items()}
-    return f, FileCheck(path, counts, r.chunks_ok, list(r.bad), problems)
+    return f, FileCheck(path, counts, r.chunks_ok, r.chunks_without_crc, list(r.bad), problems)
 
 
 def check(path: str | os.PathLike[str]) -> CheckReport:
