@@ -132,8 +132,7 @@ def _walk(path: Path) -> tuple[McapFile, FileCheck]:
     elif not r.complete:
         problems.append("the file has no footer (the recording did not finish)")
     problems += [b.describe(origin) for b in r.bad]
-    if r.problems and not r.bad:
-        problems += [p for p in r.problems if "truncated" in p]
+    problems += [p for p in r.problems if "truncated" in p]  # a cut-off last record has no BadRange
     counts = {ch.topic: int(f.channel_index(cid).log_time.size) for cid, ch in f.channels.items()}
     return f, FileCheck(path, counts, r.chunks_ok, r.chunks_without_crc, list(r.bad), problems)
 
