@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -97,10 +96,13 @@ def test_sigkill_of_the_launcher_ends_its_nodes_within_2_s(tmp_path: Path, run: 
     launch = start_launch(tmp_path / "bag", 4, 0)
     pids: list[int] = []
     assert launch.stdout is not None
+    subscribed = stepping = False
     for line in launch.stdout:
         if m := re.search(r"started \w+ \(pid (\d+)\)", line):
             pids.append(int(m.group(1)))
-        if "[sim]" in line and "steps" in line:
+        subscribed = subscribed or ("[recorder]" in line and "recording /rollout/state" in line)
+        stepping = stepping or ("[sim]" in line and "steps" in line)
+        if subscribed and stepping:
             break
     assert len(pids) == 2
     time.sleep(0.5 + 0.4 * run)  # the sim is stepping; kill at different moments

@@ -96,6 +96,7 @@ class ScanResult:
     complete: bool  # the file ends in a valid footer
     chunks_ok: int = 0
     chunks_bad: int = 0
+    chunks_without_crc: int = 0  # readable, but written without a CRC: damage inside them goes unseen
     end_of_data: int = 0  # file offset after the last good record
     problems: list[str] = field(default_factory=list)
     bad: list[BadRange] = field(default_factory=list)
@@ -317,6 +318,7 @@ class McapFile:
                     for channel_id, triple in found.items():
                         entries.setdefault(channel_id, []).append(triple)
                     result.chunks_ok += 1
+                    result.chunks_without_crc += not c.crc
             except (rec.RecordError, BagError) as e:
                 if op == rec.OP_CHUNK:
                     result.chunks_bad += 1

@@ -93,6 +93,7 @@ class FileCheck:
     path: Path
     messages: dict[str, int]  # topic -> messages in readable chunks
     chunks_ok: int
+    without_crc: int  # chunks whose damage no check can see (written with CRCs off)
     bad: list[BadRange]
     problems: list[str]  # everything wrong, one line each (bad chunks, summary, truncation)
 
@@ -113,7 +114,8 @@ class CheckReport:
         for f in self.files:
             n = sum(f.messages.values())
             state = "ok" if not f.problems else f"{len(f.problems)} problem(s)"
-            out.append(f"{f.path.name}: {f.chunks_ok} chunks and {n} messages readable, {state}")
+            unchecked = f" ({f.without_crc} of them without a CRC: not verifiable)" if f.without_crc else ""
+            out.append(f"{f.path.name}: {f.chunks_ok} chunks{unchecked} and {n} messages readable, {state}")
             out += [f"  {p}" for p in f.problems]
         return out
 
@@ -130,10 +132,9 @@ def _walk(path: Path) -> tuple[McapFile, FileCheck]:
     elif not r.complete:
         problems.append("the file has no footer (the recording did not finish)")
     problems += [b.describe(origin) for b in r.bad]
-    if r.problems and not r.bad:
-        problems += [p for p in r.problems if "truncated" in p]
+    problems += [p for p in r.problems if "truncated" in p]  # a cut-off last record has no BadRange
     counts = {ch.topic: int(f.channel_index(cid).log_time.size) for cid, ch in f.channels.items()}
-    return f, FileCheck(path, counts, r.chunks_ok, list(r.bad), problems)
+    return f, FileCheck(path, counts, r.chunks_ok, r.chunks_without_crc, list(r.bad), problems)
 
 
 def check(path: str | os.PathLike[str]) -> CheckReport:
@@ -187,7 +188,7 @@ class RepairResult:
 
     path: Path
     kept: dict[str, int]  # topic -> messages written
-    dropped: list[str]  # one line per damaged or missing part of the input
+    damage: list[str]  # one line per damaged, unfinished or missing part of the input (what was skipped)
     lost: dict[str, int]  # topic -> messages the input's summary counts that could not be kept (when it had one)
 
     def __fspath__(self) -> str:
@@ -196,8 +197,8 @@ class RepairResult:
     def lines(self) -> list[str]:
         out = [f"repaired bag: {self.path}", f"  kept {sum(self.kept.values())} messages"]
         out += [f"  lost {n} messages of {t}" for t, n in self.lost.items() if n]
-        out += [f"  dropped: {d}" for d in self.dropped]
-        if not self.dropped and not any(self.lost.values()):
+        out += [f"  skipped: {d}" for d in self.damage]
+        if not self.damage and not any(self.lost.values()):
             out.append("  nothing was dropped")
         return out
 
@@ -281,12 +282,12 @@ def repair(
     claimed = [_summary_counts(f) for f in files]
     walked: list[McapFile] = []
     kept: dict[str, int] = {}
-    dropped: list[str] = []
+    damage: list[str] = []
     try:
         for f in files:
             opened, found = _walk(f)
             walked.append(opened)
-            dropped += [f"{f.name}: {p}" for p in found.problems if "summary counts" not in p]
+            damage += [f"{f.name}: {p}" for p in found.problems if "summary counts" not in p]
         total = sum(f.stats.message_count if f.stats else 0 for f in walked)
         compression = next((c.compression for f in walked for c in f.chunks if c.compression), "none")
         done = 0
@@ -299,7 +300,7 @@ def repair(
                     schema = f.schemas.get(ch.schema_id)
                     ix = f.channel_index(cid)
                     if schema is None:  # its schema was in a lost chunk: its messages cannot be described
-                        dropped.append(f"{f.path.name}: {ix.log_time.size} messages of {ch.topic} (its schema is lost)")
+                        damage.append(f"{f.path.name}: {ix.log_time.size} messages of {ch.topic} (its schema is lost)")
                         continue
                     out.add_topic(
                         ch.topic,
@@ -334,7 +335,7 @@ def repair(
                 lost[topic] = lost.get(topic, 0) + n
         lost = {t: max(0, n - kept.get(t, 0)) for t, n in lost.items()}
     _put_in_place(tmp, dst)
-    return RepairResult(dst, kept, dropped, lost)
+    return RepairResult(dst, kept, damage, lost)
 
 
 def _put_in_place(tmp: Path, dst: Path) -> None:
