@@ -185,3 +185,18 @@ def test_a_failed_launch_ends_with_the_failure_and_no_invitation_after_it() -> N
     assert lines[-1].startswith("[launch] failed: sim") and "does not exist" in lines[-1], p.stdout
     after = lines[next(i for i, line in enumerate(lines) if "sim exited with code" in line):]
     assert not any("open http" in line for line in after), p.stdout
+
+
+def test_record_launch_defaults_to_the_demo_policy_on_the_humanoid_only() -> None:
+    from rollout.launching import find_launch_file, load_launch_file, parse_launch_arguments
+
+    module = load_launch_file(find_launch_file("record.launch.py"))
+
+    def sim_policy(*tokens: str) -> str:
+        specs = module.nodes(parse_launch_arguments(module.ARGS, list(tokens)))
+        return next(s for s in specs if s.executable == "sim").params["policy"]
+
+    assert sim_policy() == "demo"
+    assert sim_policy("env:=synthetic") == "random"
+    assert sim_policy("env:=synthetic", "policy:=zero") == "zero"
+    assert sim_policy("policy:=random") == "random"

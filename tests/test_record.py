@@ -24,7 +24,7 @@ PER_STEP = ["/rollout/state", "/rollout/action", "/rollout/reward_terms", "/roll
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rec") / "run"
     p = subprocess.run(
-        [*ROLLOUT, "launch", "record.launch.py", "num_envs:=16", "steps:=200", "seed:=3", f"out:={out}"],
+        [*ROLLOUT, "launch", "record.launch.py", "num_envs:=16", "steps:=200", "seed:=3", "policy:=random", f"out:={out}"],
         capture_output=True, text=True, timeout=120,
     )
     assert p.returncode == 0, p.stdout + p.stderr
