@@ -16,7 +16,7 @@ ARGS = [
     Arg("env", "mujoco:Humanoid-v5", "env: mujoco:Humanoid-v5, gym:<id>, protomotions:<last.ckpt> or module:factory"),
     Arg("trust_checkpoint", "false", "load a ProtoMotions checkpoint (a pickle: only files you trust)"),
     Arg("simulator", "", "ProtoMotions simulator for a checkpoint (default: the one it was trained with)"),
-    Arg("policy", "random", "checkpoint (.pt2, .pt + .json, TorchScript), module:callable, zero or random"),
+    Arg("policy", "random", "checkpoint (.pt2, .pt + .json, TorchScript), module:callable, zero or random; a protomotions: env runs its own agent unless told"),
     Arg("seed", "0", "reset seed"),
     Arg("out", "", "bag path (default rollouts/rollout_<time>)"),
     Arg("compression", "none", "none, lz4 or zstd"),

@@ -412,3 +412,17 @@ def test_an_env_with_its_own_policy_records_it(tmp_path: Path) -> None:
     assert own_policy_spec(env, "zero") == "zero"  # a named policy wins
     with pytest.raises(PolicyError, match="has none"):
         RolloutRecorder(ProtoMotionsV3Env(StandInV3(tmp_path)), max_steps=1, out=tmp_path / "b2").run("checkpoint")
+
+
+def test_a_trusted_checkpoint_needs_protomotions_and_configs_that_match_it(tmp_path: Path) -> None:
+    import importlib.util
+
+    (tmp_path / "last.ckpt").write_bytes(b"\x80\x04 not read")
+    torch.save({"robot": None}, tmp_path / "resolved_configs_inference.pt")  # configs of no ProtoMotions version
+    with pytest.raises(EnvError) as e:
+        make_env(f"protomotions:{tmp_path / 'last.ckpt'}", trust=True)
+    if importlib.util.find_spec("protomotions") is None:
+        assert "needs ProtoMotions installed" in str(e.value)
+    else:  # run against real ProtoMotions
+        assert "does not match the ProtoMotions installed here" in str(e.value)
+    assert "\n" not in str(e.value)
