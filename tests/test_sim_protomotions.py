@@ -25,7 +25,7 @@ import torch
 
 from rollout.bag import Bag
 from rollout.errors import EnvError
-from rollout.export import bag_to_npz
+from rollout.export import bag_to_npz, npz_to_bag
 from rollout.recording import RolloutRecorder
 from rollout.sim import make_env, run_steps
 from rollout.sim.protomotions import ProtoMotionsV2Env, ProtoMotionsV3Env
@@ -303,6 +303,9 @@ def test_a_bag_says_why_each_episode_ended_and_where(tmp_path: Path) -> None:
     npz = np.load(bag_to_npz(bag_path, tmp_path / "r.npz").path, allow_pickle=True)
     assert npz["info"][3]["end_reasons"] == {0: "fell"}
     assert npz["info"][0]["end_reasons"] == {}
+    again = npz_to_bag(tmp_path / "r.npz", tmp_path / "again", allow_pickle=True)  # and back: the reasons survive
+    with Bag(again) as bag:
+        assert [list(e.reasons) for e in bag.iter_decoded("/rollout/episodes")] == [list(e.reasons) for e in events]
 
 
 def test_v3_poses_keep_xyzw_and_root_is_the_base(tmp_path: Path) -> None:
