@@ -429,3 +429,32 @@ def test_a_trusted_checkpoint_needs_protomotions_and_configs_that_match_it(tmp_p
     else:  # run against real ProtoMotions
         assert "does not match the ProtoMotions installed here" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_independent_readers_see_the_reasons_and_terminal_poses(tmp_path: Path) -> None:
+    """rosbags (Python) and, where Node.js and tests/js are set up, Foxglove's own decoders."""
+    import json
+    import shutil
+
+    from rosbags.highlevel import AnyReader
+
+    from rollout.bag import bag_files
+
+    env = ProtoMotionsV3Env(StandInV3(tmp_path, max_len=5))
+    bag_path = RolloutRecorder(env, max_steps=6, out=tmp_path / "bag").run(lambda obs: actions(4, int(obs[0, 3])))
+    with Bag(bag_path) as bag:
+        ours = [(list(e.reasons), np.asarray(e.final_body_poses).tolist()) for e in bag.iter_decoded("/rollout/episodes")]
+    with AnyReader([bag_path]) as reader:
+        (conn,) = [c for c in reader.connections if c.topic == "/rollout/episodes"]
+        theirs = [reader.deserialize(data, conn.msgtype) for _, _, data in reader.messages([conn])]
+    assert [(list(m.reasons), m.final_body_poses.tolist()) for m in theirs] == ours
+    assert ours[0][0] == ["fell"]
+    js = Path(__file__).parent / "js"
+    node = shutil.which("node")
+    if node is None or not (js / "node_modules" / "@foxglove" / "rosmsg2-serialization").is_dir():
+        pytest.skip("Node.js or tests/js/node_modules missing: Foxglove's decoders not run")
+    done = subprocess.run([node, str(js / "decode_bag.mjs"), *map(str, bag_files(bag_path))], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    fox = json.loads(done.stdout)["messages"]["/rollout/episodes"]
+    assert [(m["value"]["reasons"], m["value"]["num_bodies"]) for m in fox] == [(r, 3) for r, _ in ours]
+    np.testing.assert_allclose(fox[0]["value"]["final_body_poses"], ours[0][1], rtol=1e-6)
