@@ -34,7 +34,8 @@ class SimParams:
     """Reset seed; the same seed and policy give the same rollout."""
     policy: str = "random"
     """A .pt2 (torch.export), a state_dict .pt with its JSON config, TorchScript, "module:callable",
-    or a built-in: "demo" (the shipped humanoid walker), "zero", "random"."""
+    a built-in: "demo" (the shipped humanoid walker), "zero", "random", or "checkpoint": the env's own
+    agent (a protomotions: env uses it unless another policy is named)."""
     trust_checkpoint: bool = False
     """Load a ProtoMotions checkpoint (a pickle: loading it runs code from the file); only for files you trust."""
     simulator: str = ""

@@ -25,7 +25,7 @@ import torch
 
 from rollout.bag import Bag
 from rollout.errors import EnvError
-from rollout.export import bag_to_npz
+from rollout.export import bag_to_npz, npz_to_bag
 from rollout.recording import RolloutRecorder
 from rollout.sim import make_env, run_steps
 from rollout.sim.protomotions import ProtoMotionsV2Env, ProtoMotionsV3Env
@@ -303,6 +303,9 @@ def test_a_bag_says_why_each_episode_ended_and_where(tmp_path: Path) -> None:
     npz = np.load(bag_to_npz(bag_path, tmp_path / "r.npz").path, allow_pickle=True)
     assert npz["info"][3]["end_reasons"] == {0: "fell"}
     assert npz["info"][0]["end_reasons"] == {}
+    again = npz_to_bag(tmp_path / "r.npz", tmp_path / "again", allow_pickle=True)  # and back: the reasons survive
+    with Bag(again) as bag:
+        assert [list(e.reasons) for e in bag.iter_decoded("/rollout/episodes")] == [list(e.reasons) for e in events]
 
 
 def test_v3_poses_keep_xyzw_and_root_is_the_base(tmp_path: Path) -> None:
@@ -412,3 +415,46 @@ def test_an_env_with_its_own_policy_records_it(tmp_path: Path) -> None:
     assert own_policy_spec(env, "zero") == "zero"  # a named policy wins
     with pytest.raises(PolicyError, match="has none"):
         RolloutRecorder(ProtoMotionsV3Env(StandInV3(tmp_path)), max_steps=1, out=tmp_path / "b2").run("checkpoint")
+
+
+def test_a_trusted_checkpoint_needs_protomotions_and_configs_that_match_it(tmp_path: Path) -> None:
+    import importlib.util
+
+    (tmp_path / "last.ckpt").write_bytes(b"\x80\x04 not read")
+    torch.save({"robot": None}, tmp_path / "resolved_configs_inference.pt")  # configs of no ProtoMotions version
+    with pytest.raises(EnvError) as e:
+        make_env(f"protomotions:{tmp_path / 'last.ckpt'}", trust=True)
+    if importlib.util.find_spec("protomotions") is None:
+        assert "needs ProtoMotions installed" in str(e.value)
+    else:  # run against real ProtoMotions
+        assert "does not match the ProtoMotions installed here" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_independent_readers_see_the_reasons_and_terminal_poses(tmp_path: Path) -> None:
+    """rosbags (Python) and, where Node.js and tests/js are set up, Foxglove's own decoders."""
+    import json
+    import shutil
+
+    from rosbags.highlevel import AnyReader
+
+    from rollout.bag import bag_files
+
+    env = ProtoMotionsV3Env(StandInV3(tmp_path, max_len=5))
+    bag_path = RolloutRecorder(env, max_steps=6, out=tmp_path / "bag").run(lambda obs: actions(4, int(obs[0, 3])))
+    with Bag(bag_path) as bag:
+        ours = [(list(e.reasons), np.asarray(e.final_body_poses).tolist()) for e in bag.iter_decoded("/rollout/episodes")]
+    with AnyReader([bag_path]) as reader:
+        (conn,) = [c for c in reader.connections if c.topic == "/rollout/episodes"]
+        theirs = [reader.deserialize(data, conn.msgtype) for _, _, data in reader.messages([conn])]
+    assert [(list(m.reasons), m.final_body_poses.tolist()) for m in theirs] == ours
+    assert ours[0][0] == ["fell"]
+    js = Path(__file__).parent / "js"
+    node = shutil.which("node")
+    if node is None or not (js / "node_modules" / "@foxglove" / "rosmsg2-serialization").is_dir():
+        pytest.skip("Node.js or tests/js/node_modules missing: Foxglove's decoders not run")
+    done = subprocess.run([node, str(js / "decode_bag.mjs"), *map(str, bag_files(bag_path))], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    fox = json.loads(done.stdout)["messages"]["/rollout/episodes"]
+    assert [(m["value"]["reasons"], m["value"]["num_bodies"]) for m in fox] == [(r, 3) for r, _ in ours]
+    np.testing.assert_allclose(fox[0]["value"]["final_body_poses"], ours[0][1], rtol=1e-6)

@@ -233,6 +233,7 @@ def npz_to_bag(
         steps=steps, sim_time=sim_times, obs=obs, act=z["act"], rew=z["rew"], terms=terms,
         base_pos=z["base_pos"], base_quat=z["base_quat"], done=done, terminated=terminated, truncated=truncated,
         joint_pos=z.get("joint_pos"), body_poses=body_poses,
+        end_reasons=[entry(t, "end_reasons") or {} for t in range(T)] if infos is not None else None,
     )  # fmt: skip
     messages = RolloutMessages(env_info, tf_envs=(0,) if body_poses is not None else ())
     with BagWriter(out, compression=compression) as bag:

@@ -9,7 +9,7 @@ recording of the same values would: state, action, reward terms, base poses, epi
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -74,12 +74,16 @@ class RolloutArrays:
     """[T, N, J], or None for no joints."""
     body_poses: np.ndarray | None = None
     """[T, N, B, 7], or None for no bodies."""
+    end_reasons: list[dict[int, str]] | None = None
+    """[T] {env: why its episode ended} (NPZ `info[t]["end_reasons"]`), or None when unknown."""
 
     def records(self) -> Iterator[StepRecord]:
         """One `StepRecord` per step, episodes derived from the done flags and rewards."""
         f32 = np.float32
         T, N = self.rew.shape
         episodes = episode_ends(self.rew, self.done, self.terminated)
+        if self.end_reasons is not None:
+            episodes = [_with_reasons(e, self.end_reasons[t]) for t, e in enumerate(episodes)]
         no_joints, no_bodies = np.zeros((N, 0), f32), np.zeros((N, 0, 7), f32)
         for t in range(T):
             poses = Poses(
@@ -102,6 +106,14 @@ class RolloutArrays:
                 done=np.asarray(self.done[t], bool),
                 episodes=episodes[t],
             )
+
+
+def _with_reasons(ends: EpisodeEnds, reasons: Mapping[int, str]) -> EpisodeEnds:
+    """`ends` naming why each episode ended, when every one of them has a reason."""
+    named = [reasons.get(int(e)) for e in ends.env_ids]
+    if not len(ends) or any(r is None for r in named):
+        return ends
+    return replace(ends, reasons=tuple(str(r) for r in named))
 
 
 def write_records(

@@ -19,6 +19,9 @@ Contract, in the order a run uses it:
    episode, while `reward`, `terms`, `terminated` and `truncated` describe the transition
    that ended the episode. Resets after the first keep drawing from each env's own random
    stream (no reseeding), so a seeded run is deterministic.
+   An env may also say why its episodes ended (`end_reasons`, rows named by
+   `info.termination_names`) and where (`final_poses`, the terminal state before the reset);
+   both are optional and end up in /rollout/episodes.
 4. `poses()` returns the `Poses` of the state the last returned obs was taken from
    (after a reset, the new episode's first state).
 5. `close()` frees the simulator; calling it twice is harmless.

@@ -101,6 +101,12 @@ def load_checkpoint(
     torch.manual_seed(int(seed))
     try:
         configs = torch.load(configs_path, map_location="cpu", weights_only=False)  # trusted above
+    except Exception as e:  # classes that moved or vanished since it was pickled
+        raise EnvError(
+            f"ProtoMotions checkpoint {ckpt}: its {CONFIGS_FILE} does not match the ProtoMotions installed here "
+            f"({type(e).__name__}: {first_line(e)})"
+        ) from None
+    try:
         sim_name, built = _build(ckpt, configs, num_envs=num_envs, simulator=simulator, motion_file=motion_file)
     except EnvError:
         raise
@@ -111,10 +117,14 @@ def load_checkpoint(
         ) from None
     except ImportError as e:
         raise EnvError(f"ProtoMotions checkpoint {ckpt}: a module it needs is not installed here: {first_line(e)}") from None
-    except Exception as e:  # configs pickled by another ProtoMotions version fail in many ways
+    except (KeyError, AttributeError, TypeError) as e:  # configs of another ProtoMotions version
         raise EnvError(
             f"ProtoMotions checkpoint {ckpt} does not match the ProtoMotions installed here "
             f"({type(e).__name__}: {first_line(e)})"
+        ) from None
+    except Exception as e:  # e.g. weights that do not fit the model, or a simulator's own limits
+        raise EnvError(
+            f"ProtoMotions could not build the env and agent of checkpoint {ckpt}: {type(e).__name__}: {first_line(e)}"
         ) from None
     env, agent = built
     if sim_name == "mujoco" and fix_mujoco_gear:
