@@ -55,11 +55,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 class Launch:
-    """`rollout launch FILE args...` in its own process; its output collected line by line."""
+    """`rollout launch FILE args...` in its own process; its output collected line by line.
+    own_router: on a router port of its own, away from this session's (and the probe's)."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, own_router: bool = False) -> None:
         cmd = [sys.executable, "-m", "rollout.cli", "launch", *args]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env = dict(os.environ, ROLLOUT_ROUTER=f"tcp/127.0.0.1:{free_port()}") if own_router else None
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)  # type: ignore[arg-type]
         self._reader.start()
@@ -291,13 +293,27 @@ def test_a_foxglove_client_decodes_the_live_graph_to_what_the_recorder_wrote(
             assert len({m["value"]["step"] for m in got}) == 5  # five different steps, not one five times
 
 
+def test_a_launch_whose_foxglove_port_is_taken_ends_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        launch = Launch("record.launch.py", "num_envs:=2", "steps:=0", "foxglove:=true", f"foxglove_port:={port}",
+                        f"out:={tmp_path / 'run'}", own_router=True)  # fmt: skip
+        assert launch.proc.wait(120) == 1
+    out = launch.stop()
+    line = f"foxglove_bridge: error: port {port} is already in use; stop the other Foxglove server or choose another port"
+    assert f"[foxglove_bridge] {line}\n" in out and "[launch] failed: foxglove_bridge" in out, out
+    assert "Traceback" not in out
+
+
 def test_a_foxglove_client_seeks_a_replay_through_its_services(tmp_path: Path) -> None:
     bag_path = record_humanoid(tmp_path / "run", num_envs=2, steps=40, seed=4, tf_envs=(0,))
     with Bag(bag_path) as bag:  # the replay's clock follows sim time: seek takes a time on that clock
         step20_time = int(sim_pacing(bag)(bag.log_times(T.STATE))[20])
     port = free_port()
     launch = Launch("replay.launch.py", f"bag:={bag_path}", "view:=false", "start_paused:=true", "loop:=true",
-                    "foxglove:=true", f"foxglove_port:={port}")  # fmt: skip
+                    "foxglove:=true", f"foxglove_port:={port}", own_router=True)  # fmt: skip
     try:
         launch.wait_for(r"\[foxglove_bridge\].*offering service /replay/seek_step")
         launch.wait_for(r"\[foxglove_bridge\].*advertising /rollout/playback/status ")
