@@ -176,7 +176,7 @@ class ViserBridge(Node):
         )
         v = self.viewer
         self.create_subscription("rollout_msgs/msg/RobotDescription", topics.ROBOT, v.on_robot, LATCHED)
-        self.create_subscription("rollout_msgs/msg/State", topics.STATE, v.on_state, QoSProfile(depth=1))
+        self.create_subscription("rollout_msgs/msg/State", topics.STATE, self.on_state, QoSProfile(depth=1))
         self.create_subscription("rollout_msgs/msg/RewardTerms", topics.REWARD_TERMS, v.on_reward_terms, 10)
         self.create_subscription("rollout_msgs/msg/EpisodeEvents", topics.EPISODES, v.on_episodes, 100)
         self.create_subscription("rollout_msgs/msg/PlaybackStatus", topics.PLAYBACK_STATUS, self.on_status, 10)
@@ -186,6 +186,10 @@ class ViserBridge(Node):
         if ok():  # stopped while starting (another node failed): invite no one to a page going away
             later = " (the replay starts when the page has opened)" if p.play_on_connect else ""
             print(f"viser_bridge: open {v.url} in a browser{later}", flush=True)
+
+    def on_state(self, msg: Any) -> None:
+        self._source_seen = True  # a run shorter than the check's period still counts as seen
+        self.viewer.on_state(msg)
 
     def on_status(self, msg: Any) -> None:
         self.viewer.on_status(msg)
@@ -198,7 +202,7 @@ class ViserBridge(Node):
         if self.count_publishers(topics.STATE) > 0:
             self._source_seen = True
             self.viewer.source_back()
-        elif self._source_seen or self.viewer.shown_step is not None:
+        elif self._source_seen:
             self._source_seen = False
             what = "replay node" if self.viewer.replay else "sim node"
             self.get_logger().info(f"the {what} is gone; the page stays open at {self.viewer.url} (Ctrl-C quits)")

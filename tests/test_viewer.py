@@ -19,7 +19,7 @@ import pytest
 
 from rollout import topics
 from rollout.bag import Bag
-from rollout.codec import deserialize, get_type
+from rollout.codec import deserialize, get_type, serialize
 from rollout.errors import PortInUseError
 from rollout.export.synthetic import write_synthetic_rollout
 from rollout.model import env_grid_offsets, xyzw_to_wxyz
@@ -588,3 +588,46 @@ def test_scrubbing_fast_sends_one_call_at_a_time_and_the_newest_last():
     futures[1].set_result(None)
     channel.submit(start(10))
     assert started == [0, 9, 10]
+
+
+# ----------------------------------------------------------------------------- hostile input, other sites
+
+
+def test_a_state_whose_num_envs_disagrees_with_its_arrays_is_skipped_with_one_line(live, recorded, caplog):
+    live.on_robot(recorded["robot"])
+    live.on_state(recorded["states"][3])
+    bad = deserialize(serialize(recorded["states"][4]), get_type(TYPES[topics.STATE]))
+    bad.num_envs = 200_000_000  # as a corrupt or hostile bag may declare
+    with caplog.at_level("WARNING"):
+        live.on_state(bad)
+        live.on_state(bad)
+    lines = [r.getMessage() for r in caplog.records if "skipping the state of step 4" in r.getMessage()]
+    assert len(lines) == 1 and "num_envs 200000000" in lines[0]
+    assert_shows_step(live, recorded, 3)  # still drawing what was fine
+    live.on_state(recorded["states"][5])
+    assert_shows_step(live, recorded, 5)
+
+
+def _handshake(url: str, origin: str | None):
+    from websockets.sync.client import connect
+
+    return connect(url, origin=origin, open_timeout=10, subprotocols=["viser-v" + __import__("viser").__version__])
+
+
+def test_a_page_from_another_site_cannot_open_the_viewers_websocket(live, recorded):
+    from websockets.exceptions import InvalidStatus
+
+    live.on_robot(recorded["robot"])
+    live.on_state(recorded["states"][0])
+    ws = f"ws://127.0.0.1:{live.port}"
+    for foreign in ("http://evil.example", f"http://evil.example:{live.port}", "null", "http://localhost:1"):
+        with pytest.raises(InvalidStatus) as refused:
+            _handshake(ws, foreign)
+        assert refused.value.response.status_code == 403, foreign
+    # the viewer's own page and a client without an Origin (the CLI, scripts) get the scene stream
+    for own in (f"http://127.0.0.1:{live.port}", None):
+        with _handshake(ws, own) as conn:
+            assert len(conn.recv(timeout=10)) > 0
+    with _handshake(f"ws://localhost:{live.port}", f"http://localhost:{live.port}") as conn:
+        assert len(conn.recv(timeout=10)) > 0
+    assert live.server.get_clients() is not None  # the server is still up after the refusals

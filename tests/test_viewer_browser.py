@@ -54,7 +54,9 @@ def wait_until(cond: Callable[[], object], timeout: float = 15.0, what: str = "c
 
 @pytest.fixture(scope="module")
 def replay(bag_path) -> Iterator[InProcessReplay]:  # noqa: F811
-    r = InProcessReplay(bag_path)
+    opened: list[float] = []
+    r = InProcessReplay(bag_path, page_ready=lambda: opened.append(time.monotonic()))
+    r.opened = opened
     stop = threading.Event()
 
     def play() -> None:  # the replay node's loop: publish what is due, then the status
@@ -71,20 +73,26 @@ def replay(bag_path) -> Iterator[InProcessReplay]:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def page(replay):
+def browser():
+    """One Chromium for the module (Playwright's sync API starts once per thread)."""
     profile = tempfile.mkdtemp(prefix="rollout-chromium-")
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": WIDTH, "height": HEIGHT}
         )
-        pg = ctx.new_page()
-        pg.goto(replay.viewer.url)
-        pg.wait_for_selector("canvas", timeout=30_000)
-        pg.get_by_role("button", name="Play").wait_for(timeout=30_000)
-        wait_until(lambda: replay.viewer.server.get_clients(), what="the page to connect")
-        yield pg
+        yield ctx
         ctx.close()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def page(browser, replay):
+    pg = browser.new_page()
+    pg.goto(replay.viewer.url)
+    pg.wait_for_selector("canvas", timeout=30_000)
+    pg.get_by_role("button", name="Play").wait_for(timeout=30_000)
+    wait_until(lambda: replay.viewer.server.get_clients(), what="the page to connect")
+    yield pg
 
 
 def scene_pixels(page) -> np.ndarray:
@@ -114,6 +122,8 @@ def settled(page) -> np.ndarray:
 
 def test_the_page_draws_the_robots_and_redraws_them_when_the_playhead_moves(page, replay):
     v = replay.viewer
+    wait_until(lambda: replay.opened, what="the viewer to see the page ready")  # the replay may start now
+    assert len(replay.opened) == 1
     v.step_slider.value = 5
     wait_until(lambda: shown_in_page(page) == 5, what="the page to show step 5")
     before = settled(page)
@@ -218,7 +228,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_after_a_live_recording_ends_the_page_is_still_live(tmp_path):
+def test_after_a_live_recording_ends_the_page_is_still_live(browser, tmp_path):
     import signal
     import subprocess
     import sys
@@ -234,21 +244,21 @@ def test_after_a_live_recording_ends_the_page_is_still_live(tmp_path):
     )  # fmt: skip
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
-    profile = tempfile.mkdtemp(prefix="rollout-chromium-")
     try:
         wait_until(lambda: any("sim exited with code 0" in ln for ln in lines), 60, "the sim to finish")
         assert proc.poll() is None, "the launch ended with the recording:\n" + "".join(lines)
-        with sync_playwright() as p:
-            ctx = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": WIDTH, "height": HEIGHT}
-            )
-            pg = ctx.new_page()
-            pg.goto(f"http://127.0.0.1:{port}")
-            pg.get_by_text(re.compile(r"recording ended at step 59")).wait_for(timeout=30_000)
-            wait_until(lambda: shown_in_page(pg) == 59, what="the page to show the last step")
-            pg.get_by_role("button", name="-1").click()  # the page still answers: it scrubs what it kept
-            wait_until(lambda: shown_in_page(pg) == 58, what="the page to step back")
-            ctx.close()
+        pg = browser.new_page()
+        pg.bring_to_front()  # a background tab is throttled
+        pg.goto(f"http://127.0.0.1:{port}")
+        pg.get_by_text(re.compile(r"recording ended at step 59")).wait_for(timeout=30_000)
+        wait_until(lambda: shown_in_page(pg) == 59, what="the page to show the last step")
+        # the page still answers: its play button goes to the server, which flips its label
+        labels = ["Pause view", "Resume live view"]
+        button = pg.get_by_role("button", name=re.compile("Pause view|Resume live view"))
+        now = button.inner_text().strip()
+        button.click()
+        pg.get_by_role("button", name=labels[1 - labels.index(now)]).wait_for(timeout=30_000)
+        pg.close()
         proc.send_signal(signal.SIGINT)  # Ctrl-C ends the launch; the bag is complete
         assert proc.wait(30) == 0, "".join(lines)
         with Bag(out) as bag:
@@ -256,4 +266,3 @@ def test_after_a_live_recording_ends_the_page_is_still_live(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-        shutil.rmtree(profile, ignore_errors=True)

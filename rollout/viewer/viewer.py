@@ -142,6 +142,10 @@ class Viewer:
         check_port(host, port)
         import viser
 
+        from rollout.viewer import origin
+
+        origin.install()  # before viser starts its WebSocket server: other sites' pages are refused
+
         with contextlib.redirect_stdout(io.StringIO()):  # viser prints a banner; we print one line
             server = viser.ViserServer(host=host, port=port, label=title, verbose=False)
         if port and server.get_port() != port:  # taken between our check and viser's bind
@@ -184,7 +188,8 @@ class Viewer:
         self._last_terms: tuple[int, np.ndarray] | None = None  # (step, [K + 1, N]) of the newest RewardTerms
         self._finished = False  # replay: the player reported it played the last message
         self._ended: str | None = None
-        self._info_at = 0.0  # why nothing more will come (the source node is gone)
+        self._info_at = 0.0
+        self._misfit: str | None = None  # the last reason a State was skipped (logged once)  # why nothing more will come (the source node is gone)
         self.notices: list[tuple[str, str]] = []  # (title, body) of every notice shown, newest last
         self._user_seek_at = 0.0
         self._plot_key: tuple | None = None
@@ -561,6 +566,12 @@ class Viewer:
     def on_state(self, msg: Any) -> None:
         """A `rollout_msgs/State`: draws it (live and paused: kept for scrubbing, not drawn)."""
         n, b = int(msg.num_envs), int(msg.num_bodies)
+        reason = state_misfit(msg)
+        if reason is not None:  # a malformed message is skipped, not fatal to the page
+            if reason != self._misfit:
+                log.warning("viewer: skipping the state of step %s: %s", int(msg.step), reason)
+            self._misfit = reason
+            return
         poses = np.asarray(msg.body_poses, np.float32).reshape(n, b, 7)
         if b == 0:  # no bodies (e.g. a bag made from a bare NPZ): the base pose stands in, drawn as nothing
             base = (np.asarray(msg.base_pos, np.float32).reshape(n, 3), np.asarray(msg.base_quat, np.float32).reshape(n, 4))
@@ -1034,6 +1045,18 @@ class Viewer:
         plot.data = data
         if plot.title != f"reward terms · {who}":
             plot.title = f"reward terms · {who}"
+
+
+def state_misfit(msg: Any) -> str | None:
+    """Why a rollout_msgs/State cannot be drawn (its sizes disagree with its arrays), or None."""
+    n, b = int(msg.num_envs), int(msg.num_bodies)
+    if n < 1:
+        return f"num_envs is {n}"
+    if b > 0:
+        have = np.asarray(msg.body_poses).size
+        return None if have == n * b * 7 else f"num_envs {n} x num_bodies {b} x 7 != {have} body_poses values"
+    pos, quat = np.asarray(msg.base_pos).size, np.asarray(msg.base_quat).size
+    return None if (pos, quat) == (n * 3, n * 4) else f"num_envs {n} does not fit {pos} base_pos / {quat} base_quat values"
 
 
 def _safe(name: str) -> str:
