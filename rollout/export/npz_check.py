@@ -29,7 +29,9 @@ def member_header(z: zipfile.ZipFile, info: zipfile.ZipInfo, where: Path) -> tup
             else:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
             header_size = f.tell()
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, SyntaxError, TypeError, KeyError) as e:
+    # zipfile raises NotImplementedError for an unknown compression method, RuntimeError for encryption
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, SyntaxError, TypeError, KeyError, NotImplementedError,
+            RuntimeError) as e:
         why = f"{type(e).__name__}: {e}".splitlines()[0]
         raise BagError(f"{where}: key {key!r} is corrupt or not an .npy array ({why})") from None
     if any(not isinstance(n, int) or n < 0 for n in shape):
