@@ -18,7 +18,7 @@ from test_launch_cli import one_line_error
 ROLLOUT = [sys.executable, "-m", "rollout.cli"]
 
 
-def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path | None = None, timeout: float = 400) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ROLLOUT, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 

@@ -111,8 +111,8 @@ def test_readme_python_snippets_run_twice_in_a_row(tmp_path: Path) -> None:
 
     snippets = [code for section, code in blocks("python") if section not in NOT_RUN_HERE]
     assert snippets
-    # the Bags section reads "rollouts/run1": record one there first, as a user would have
-    RolloutRecorder(make_env("humanoid", num_envs=2), max_steps=20, out=tmp_path / "rollouts" / "run1").run("demo")
+    # the Bags section reads step 500 of "rollouts/run1": record one there first, as a user would have
+    RolloutRecorder(make_env("humanoid", num_envs=1), max_steps=501, out=tmp_path / "rollouts" / "run1").run("demo")
     for code in snippets:
         for attempt in range(2):
             p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)

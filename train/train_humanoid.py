@@ -1,6 +1,8 @@
 """Train the demo policy: Augmented Random Search (ARS V2-t) with a linear policy on our humanoid.
 
-    python train/train_humanoid.py --minutes 80 --out train/out     # then copy train/out/latest.pt2 to rollout/data/humanoid_walk.pt2
+    python train/train_humanoid.py --minutes 80 --out train/out   # then copy train/out/best.pt2 to rollout/data/humanoid_walk.pt2
+
+The shipped policy is best.pt2 of such a run (iteration 465, 60.7 min, 4.36 M env-steps).
 
 ARS (Mania et al. 2018) needs no gradients: each iteration tries `directions` random
 perturbations of the weight matrix, each with + and - sign, one whole episode apiece, and

@@ -107,7 +107,7 @@ class Launcher:
         self._stop = threading.Event()
         # nodes hold the read end; it reads end-of-file once this process is gone, however it died
         self._alive_r, self._alive_w = os.pipe()
-        self._last_error: dict[str, str] = {}  # node -> its last "error:" line, repeated if it fails
+        self._last_error: dict[str, str] = {}  # node -> its last error message, repeated if it fails
         self._in_place = is_terminal(self._out)
         self._progress_line = ""  # the progress line drawn last, on a terminal
 
@@ -138,8 +138,8 @@ class Launcher:
     def _pump(self, name: str, stream: object) -> None:
         for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
             line = raw.decode(errors="replace").rstrip("\n")
-            if "error:" in line or "Error" in line:
-                self._last_error[name] = line.strip()
+            if "error: " in line:  # repeated in the last line, without a second "error:"
+                self._last_error[name] = line.split("error: ", 1)[1].strip()
             self.say(name, line)
 
     def _start(self, spec: NodeSpec) -> _Running:
@@ -195,7 +195,7 @@ class Launcher:
         if failed:
             # the last word is the failure, after whatever the other nodes said while stopping
             why = "; ".join(self._last_error[n] for n in failed if n in self._last_error)
-            self.say("launch", f"failed: {', '.join(failed)}" + (f" ({why})" if why else "") + "; all nodes stopped")
+            self.say("launch", f"failed: {', '.join(failed)}" + (f": {why}" if why else "") + "; all nodes stopped")
             return 1
         return 0
 
