@@ -38,7 +38,7 @@ import numpy as np
 
 from rollout.cameras import CAMERA_PRESETS, DEFAULT_FOVY, CameraPose, camera_pose, parse_preset
 from rollout.errors import ParameterError, PortInUseError, TransportError
-from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms
+from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms, neighbour_step
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,30 @@ class RobotInfo:
     env_spacing: float
 
 
+@dataclass(frozen=True)
+class ViewerCallbacks:
+    """What the page's controls ask of the graph. Each is optional: a control without one only acts
+    locally (live) or is disabled. They run on viser's threads (or the caller's, for programmatic
+    GUI changes) and must return quickly: the bridge makes them asynchronous service calls."""
+
+    seek_step: Callable[[int], Any] | None = None
+    """Replay: move the playhead to this step."""
+    set_paused: Callable[[bool], Any] | None = None
+    """Replay: pause (True) or resume (False)."""
+    set_rate: Callable[[float], Any] | None = None
+    """Replay: playback speed, 0.1-4."""
+    set_loop: Callable[[bool], Any] | None = None
+    """Replay: start over at the end."""
+    step: Callable[[int], Any] | None = None
+    """Replay: one recorded step forward (+1) or back (-1), pausing."""
+    seek_episode: Callable[[int, int], Any] | None = None
+    """Replay: start of the next (+1) or previous (-1) episode of an env: (env, direction)."""
+    set_policy_enabled: Callable[[bool], Any] | None = None
+    """Live: switch the policy on or off (the switch is shown only when given)."""
+    page_ready: Callable[[], Any] | None = None
+    """The first page has connected and drawn the scene (called once)."""
+
+
 def check_port(host: str, port: int, what: str = "viewer") -> None:
     """Raise `PortInUseError` when something already listens on host:port (port 0: any free port)."""
     if port == 0:
@@ -93,10 +117,6 @@ def check_port(host: str, port: int, what: str = "viewer") -> None:
 class Viewer:
     """A viser web page showing a rollout: robots of many envs, timeline, camera presets, reward terms.
 
-    Every callback is optional; a control whose callback is missing only acts locally (live) or
-    is disabled. Callbacks run on viser's threads (or the caller's, for programmatic GUI
-    changes) and must return quickly: the bridge makes them asynchronous service calls.
-
     Args:
         host, port: where to serve the page (port 0: any free port, see `port`).
         max_envs: draw at most this many envs (the first ones).
@@ -105,14 +125,7 @@ class Viewer:
         plot_points: at most this many points per series in the reward plot.
         plot_window: steps shown in the reward plot of a live run.
         camera: the preset applied when the first state arrives.
-        seek_step(step): replay: move the playhead to `step`.
-        set_paused(paused): replay: pause (True) or resume (False).
-        set_rate(rate): replay: playback speed, 0.1-4.
-        set_loop(loop): replay: start over at the end.
-        step(delta): replay: move one recorded step forward (+1) or back (-1), pausing.
-        seek_episode(env, direction): replay: start of the next (+1) or previous (-1) episode of `env`.
-        set_policy_enabled(enabled): live: switch the policy on or off (shown only when given).
-        page_ready(): the first page has connected and drawn the scene (once).
+        callbacks: what the controls call (`ViewerCallbacks`); none: a page that only looks.
     """
 
     def __init__(
@@ -127,14 +140,7 @@ class Viewer:
         plot_window: int = 1000,
         camera: str = "side",
         title: str = "rollout",
-        seek_step: Callable[[int], Any] | None = None,
-        set_paused: Callable[[bool], Any] | None = None,
-        set_rate: Callable[[float], Any] | None = None,
-        set_loop: Callable[[bool], Any] | None = None,
-        step: Callable[[int], Any] | None = None,
-        seek_episode: Callable[[int, int], Any] | None = None,
-        set_policy_enabled: Callable[[bool], Any] | None = None,
-        page_ready: Callable[[], Any] | None = None,
+        callbacks: ViewerCallbacks | None = None,
     ) -> None:
         if max_envs < 1:
             raise ParameterError(f"max_envs must be at least 1, got {max_envs}")
@@ -159,16 +165,7 @@ class Viewer:
         self.history_length = int(history)
         self.plot_points = int(plot_points)
         self.plot_window = int(plot_window)
-        self._cb = {
-            "seek_step": seek_step,
-            "set_paused": set_paused,
-            "set_rate": set_rate,
-            "set_loop": set_loop,
-            "step": step,
-            "seek_episode": seek_episode,
-            "set_policy_enabled": set_policy_enabled,
-            "page_ready": page_ready,
-        }
+        self.callbacks = callbacks or ViewerCallbacks()
         self._page_ready_sent = False
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -222,6 +219,21 @@ class Viewer:
         host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
 
+    @property
+    def is_replay(self) -> bool:
+        """A replay feeds the page (a Timeline or PlaybackStatus was seen); otherwise a live run."""
+        return self.replay
+
+    @property
+    def has_drawn(self) -> bool:
+        """A state has been drawn."""
+        return self.shown_step is not None
+
+    def neighbour_step(self, delta: int) -> int:
+        """The recorded step `delta` places from the drawn one (clamped to the recording's ends)."""
+        with self._lock:
+            return neighbour_step(self.series.steps, self.shown_step or 0, int(delta))
+
     def close(self) -> None:
         """Stop the server (safe to call twice)."""
         with self._lock:
@@ -273,7 +285,7 @@ class Viewer:
             self.follow_checkbox = gui.add_checkbox("Follow env", initial_value=False)
             self.camera_buttons = gui.add_button_group("Camera", list(PRESET_LABELS))
             self.trails_checkbox = gui.add_checkbox("Trails", initial_value=self.trail_length > 0)
-        with gui.add_folder("Policy", visible=self._cb["set_policy_enabled"] is not None) as self.policy_folder:
+        with gui.add_folder("Policy", visible=self.callbacks.set_policy_enabled is not None) as self.policy_folder:
             self.policy_checkbox = gui.add_checkbox("Policy enabled", initial_value=True)
         with gui.add_folder("Rewards"):
             self.rewards_markdown = gui.add_markdown("")
@@ -302,15 +314,15 @@ class Viewer:
 
         return getattr(viser.Icon, name, None)
 
-    def _fire(self, name: str, *args: Any) -> bool:
+    @staticmethod
+    def _fire(cb: Callable[..., Any] | None, *args: Any) -> bool:
         """Report a user action; False when no callback is set."""
-        cb = self._cb[name]
         if cb is None:
             return False
         try:
             cb(*args)
         except Exception:  # a failing callback must not break the page
-            log.exception("viewer: the %s callback failed", name)
+            log.exception("viewer: the %s callback failed", getattr(cb, "__name__", "a"))
         return True
 
     # -- GUI callbacks (viser threads, or the caller's for programmatic changes)
@@ -329,7 +341,7 @@ class Viewer:
             if not self.replay:
                 self._show_history(target)
                 return
-        self._fire("seek_step", target)
+        self._fire(self.callbacks.seek_step, target)
 
     def _on_play(self, event: Any) -> None:
         with self._lock:
@@ -343,8 +355,8 @@ class Viewer:
             self._finished = self._finished and paused
             self._set_paused_ui(paused)
         if restart:  # Play at the end starts over, as a media player does
-            self._fire("seek_step", first)
-        self._fire("set_paused", paused)
+            self._fire(self.callbacks.seek_step, first)
+        self._fire(self.callbacks.set_paused, paused)
 
     def _on_step_button(self, event: Any) -> None:
         delta = 1 if event.target.value == "+1" else -1
@@ -354,7 +366,7 @@ class Viewer:
                     self._show_history(self.shown_step + delta, forward=delta > 0)
                 return
             self._set_paused_ui(True)
-        self._fire("step", delta)
+        self._fire(self.callbacks.step, delta)
 
     def _on_episode_button(self, event: Any) -> None:
         direction = 1 if event.target.value == "next" else -1
@@ -367,23 +379,23 @@ class Viewer:
                 if target is not None:
                     self._show_history(target, forward=True)
                 return
-        self._fire("seek_episode", env, direction)
+        self._fire(self.callbacks.seek_episode, env, direction)
 
     def _on_speed(self, event: Any) -> None:
         if self._is_internal():
             return
         rate = float(min(max(event.target.value, SPEED_MIN), SPEED_MAX))
-        self._fire("set_rate", round(rate, 3))
+        self._fire(self.callbacks.set_rate, round(rate, 3))
 
     def _on_loop(self, event: Any) -> None:
         if self._is_internal():
             return
-        self._fire("set_loop", bool(event.target.value))
+        self._fire(self.callbacks.set_loop, bool(event.target.value))
 
     def _on_policy(self, event: Any) -> None:
         if self._is_internal():
             return
-        self._fire("set_policy_enabled", bool(event.target.value))
+        self._fire(self.callbacks.set_policy_enabled, bool(event.target.value))
 
     def _on_env(self, event: Any) -> None:
         if self._is_internal():
@@ -430,7 +442,7 @@ class Viewer:
                     self._seen_clients.add(client.client_id)
                     self._set_client_camera(client)
             if ready:  # the page reports its camera once it renders: it has the scene
-                self._fire("page_ready")
+                self._fire(self.callbacks.page_ready)
 
         client.camera.on_update(first_camera)
 
@@ -446,7 +458,7 @@ class Viewer:
             self.policy_folder.visible = self._policy_visible()
 
     def _policy_visible(self) -> bool:
-        return self._cb["set_policy_enabled"] is not None and self._policy_available and not self.replay
+        return self.callbacks.set_policy_enabled is not None and self._policy_available and not self.replay
 
     # -- notices
 
@@ -524,8 +536,8 @@ class Viewer:
         self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(len(self._offsets)))
         self.episodes.clear()
         with self._internal():
-            self.speed_slider.disabled = self._cb["set_rate"] is None
-            self.loop_checkbox.disabled = self._cb["set_loop"] is None
+            self.speed_slider.disabled = self.callbacks.set_rate is None
+            self.loop_checkbox.disabled = self.callbacks.set_loop is None
             self.policy_folder.visible = False
         self._set_paused_ui(self.paused)
         self._update_info()
