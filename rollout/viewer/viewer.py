@@ -1,12 +1,15 @@
 """The web viewer: a viser server that draws decoded rollout messages and reports what the user does.
 
-    viewer = Viewer(port=8080, seek_step=..., set_paused=..., set_rate=...)   # callbacks: see `Viewer`
+    viewer = Viewer(port=8080, callbacks=ViewerCallbacks(seek_step=..., set_paused=...))
     viewer.on_robot(robot)            # rollout_msgs/RobotDescription (again after a seek: no-op if unchanged)
     viewer.on_state(state)            # rollout_msgs/State, draws it
     viewer.on_reward_terms(terms)     # rollout_msgs/RewardTerms
     viewer.on_timeline(timeline)      # rollout_msgs/Timeline (replay only; switches to replay mode)
     viewer.on_status(status)          # rollout_msgs/PlaybackStatus (replay only)
     viewer.on_episodes(events)        # rollout_msgs/EpisodeEvents
+    viewer.source_lost("sim node")    # the feeding node is gone: the page stays and says so
+    viewer.notify(title, body)        # a notice on every open page
+    viewer.neighbour_step(+1)         # the recorded step after the drawn one (for the step buttons)
 
 No middleware here: `nodes/viser_bridge.py` feeds it from topics and turns its callbacks into
 service calls. Live (no Timeline or PlaybackStatus seen), the timeline slider grows with the steps
@@ -16,7 +19,8 @@ replay they go to the replay node through the callbacks.
 Drawing: one batched mesh per robot body with one instance per env (`add_batched_meshes_trimesh`),
 moved by whole-array updates of `batched_positions` / `batched_wxyzs` (viser is w, x, y, z; the
 messages are x, y, z, w). Envs that share an origin (`env_spacing` > 0) are laid out on the grid
-of `rollout.model.env_grid_offsets`, as in Foxglove. Thread-safe: the bridge draws from one thread
+of `rollout.model.env_grid_offsets`, as in Foxglove. The reward table and plot are
+`rollout.viewer.panels.RewardPanel`; cross-origin pages are refused by `rollout.viewer.origin`. Thread-safe: the bridge draws from one thread
 while viser runs GUI callbacks on its own.
 """
 
@@ -39,23 +43,12 @@ import numpy as np
 from rollout.cameras import CAMERA_PRESETS, DEFAULT_FOVY, CameraPose, camera_pose, parse_preset
 from rollout.errors import ParameterError, PortInUseError, TransportError
 from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms, neighbour_step
+from rollout.viewer.panels import RewardPanel, RewardView
 
 log = logging.getLogger(__name__)
 
 PRESET_LABELS = tuple(p.capitalize() for p in CAMERA_PRESETS)  # "Top", "Side", "Front", "Follow"
 SPEED_MIN, SPEED_MAX = 0.1, 4.0
-_PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
 _FALLBACK_RADIUS = 0.04  # bodies drawn as small spheres when the model cannot be meshed
 
 
@@ -189,7 +182,6 @@ class Viewer:
         self._misfit: str | None = None  # the last reason a State was skipped (logged once)  # why nothing more will come (the source node is gone)
         self.notices: list[tuple[str, str]] = []  # (title, body) of every notice shown, newest last
         self._user_seek_at = 0.0
-        self._plot_key: tuple | None = None
 
         # scene state
         self.body_handles: list[Any] = []
@@ -288,13 +280,8 @@ class Viewer:
         with gui.add_folder("Policy", visible=self.callbacks.set_policy_enabled is not None) as self.policy_folder:
             self.policy_checkbox = gui.add_checkbox("Policy enabled", initial_value=True)
         with gui.add_folder("Rewards"):
-            self.rewards_markdown = gui.add_markdown("")
-            self.rewards_plot = gui.add_uplot(
-                data=(np.zeros(2), np.zeros(2)),
-                series=({"label": "step"}, {"label": "total", "stroke": _PALETTE[0], "width": 2}),
-                scales={"x": {"time": False}},
-                aspect=1.4,
-            )
+            self.rewards = RewardPanel(gui, plot_points=self.plot_points, plot_window=self.plot_window)
+            self.rewards_markdown, self.rewards_plot = self.rewards.markdown, self.rewards.plot
 
         self.step_slider.on_update(self._on_slider)
         self.play_button.on_click(self._on_play)
@@ -406,7 +393,7 @@ class Viewer:
             if n and not 0 <= e < n:
                 with self._internal():
                     self.env_number.value = min(max(e, 0), n - 1)
-            self._plot_key = None
+            self.rewards.invalidate()
             if self._body_pos is not None:
                 self._update_label()
                 self._update_rewards()
@@ -621,7 +608,7 @@ class Viewer:
         self.episodes.clear()
         self._first_step = None
         self._latest_live = None
-        self._plot_key = None
+        self.rewards.invalidate()
         self._ended = None
         if self.trails is not None:
             self.trails.clear()
@@ -659,7 +646,7 @@ class Viewer:
             if steps.size:
                 self._first_step, self._last_step = int(steps.min()), int(steps.max())
                 self._set_slider_range(self._first_step, self._last_step)
-            self._plot_key = None
+            self.rewards.invalidate()
             self._update_rewards()
 
     def on_status(self, msg: Any) -> None:
@@ -755,7 +742,7 @@ class Viewer:
             self.episodes.clear()
             self._first_step = None
         self._body_pos = None
-        self._plot_key = None
+        self.rewards.invalidate()
         self._camera_pending = True
         with self._internal():
             self.env_number.max = max(e - 1, 0)
@@ -983,80 +970,21 @@ class Viewer:
         self.info_markdown.content = "\n\n".join(lines)
 
     def _update_rewards(self) -> None:
-        """The table and plot of the selected env at the drawn step (lock held)."""
-        step = self.shown_step
-        if step is None:
+        """The reward panel of the selected env at the drawn step (lock held)."""
+        if self.shown_step is None:
             return
-        e = self.selected_env
-        names = self.series.names if len(self.series) else ["total", *(self.robot.term_names if self.robot else ())]
-        values = self.series.at(step, e)
-        label = f"env {e}" if values is None or self.series.has_env(e) else "mean over envs"
-        if values is None and self._last_terms is not None and self._last_terms[0] == step:
-            v = self._last_terms[1]
-            values = v[:, e] if e < v.shape[1] else None
-            label = f"env {e}"
-        lines = [f"**step {step}** · t = {self._shown_time:.3f} s · {label}", "", "| term | value |", "|---|---:|"]
-        if values is not None:
-            for k, name in enumerate(names):
-                v = float(values[k]) if k < len(values) else float("nan")
-                lines.append(f"| {'**total**' if k == 0 else name} | {v:+.4f} |")
-        else:
-            lines.append("| *(no reward terms at this step)* | |")
-        last = self.episodes.last_end(e, step, self._first_step or 0)
-        if last is not None:
-            ret = last.ret if last.ret is not None else self.series.total_between(e, last.step - last.length + 1, last.step)
-            how = {True: "terminated", False: "truncated", None: "ended"}[last.terminated]
-            got = f"return {ret:.2f}, " if ret is not None else ""
-            lines += ["", f"last episode: {got}{last.length} steps, {how} at step {last.step}"]
-        self.rewards_markdown.content = "\n".join(lines)
-        self._update_plot(step, e)
-
-    def _update_plot(self, step: int, env: int) -> None:
-        if not len(self.series):
-            return
-        window = None
-        if not self.series.fixed:
-            hi = self.series.steps[-1]
-            lo = hi - self.plot_window
-            if step < lo:
-                lo, hi = step - self.plot_window // 2, step + self.plot_window // 2
-            window = (int(lo), int(hi))
-        xs, vals = self.series.series(env, window=window, points=self.plot_points)
-        if len(xs) == 0:
-            return
-        i = int(np.clip(np.searchsorted(xs, step), 0, len(xs) - 1))
-        if i > 0 and abs(xs[i - 1] - step) < abs(xs[i] - step):
-            i -= 1
-        key = (env, len(self.series), int(xs[0]), int(xs[-1]), i, self.series.fixed)
-        if key == self._plot_key:
-            return
-        self._plot_key = key
-        marker = np.full(len(xs), np.nan)
-        marker[i] = vals[0, i]
-        names = self.series.names
-        who = f"env {env}" if self.series.has_env(env) else "mean over envs"
-        series = [{"label": "step"}]
-        series += [
-            {"label": n, "stroke": _PALETTE[k % len(_PALETTE)], "width": 2 if k == 0 else 1}
-            for k, n in enumerate(names)
-        ]
-        series.append(
-            # NaN except at the drawn step; not scanned for the y range (a NaN would poison it)
-            {
-                "label": "playhead",
-                "stroke": "#000000",
-                "width": 0,
-                "auto": False,
-                "points": {"show": True, "size": 9, "fill": "#000000"},
-            }
+        self.rewards.show(
+            RewardView(
+                step=self.shown_step,
+                sim_time=self._shown_time,
+                env=self.selected_env,
+                series=self.series,
+                episodes=self.episodes,
+                first_step=self._first_step or 0,
+                term_names=self.robot.term_names if self.robot else (),
+                latest=self._last_terms,
+            )
         )
-        data = (xs.astype(np.float64), *vals.astype(np.float64), marker)
-        plot = self.rewards_plot
-        if tuple(plot.series) != tuple(series):
-            plot.series = tuple(series)  # type: ignore[assignment]
-        plot.data = data
-        if plot.title != f"reward terms · {who}":
-            plot.title = f"reward terms · {who}"
 
 
 def state_misfit(msg: Any) -> str | None:
