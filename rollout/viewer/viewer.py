@@ -40,9 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from rollout.cameras import CAMERA_PRESETS, DEFAULT_FOVY, CameraPose, camera_pose, parse_preset
+from rollout.cameras import CAMERA_PRESETS, CameraPose, parse_preset
 from rollout.errors import ParameterError, PortInUseError, TransportError
 from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms, neighbour_step
+from rollout.viewer.camera import CameraRig, Framing
 from rollout.viewer.panels import RewardPanel, RewardView
 
 log = logging.getLogger(__name__)
@@ -195,8 +196,7 @@ class Viewer:
         self._history: PoseHistory | None = None
         self.series = RewardSeries()
         self.episodes = EpisodeLog()
-        self.camera: CameraPose | None = None  # the view last applied to the clients
-        self._preset: str | None = None
+        self.cameras = CameraRig(server)
         self._camera_pending = True
         self._seen_clients: set[int] = set()
         self._policy_available = True
@@ -405,7 +405,7 @@ class Viewer:
             return
         with self._lock:
             if event.target.value and self._body_pos is not None:
-                self._apply_camera(self._preset or "follow")
+                self._apply_camera(self.cameras.preset or "follow")
 
     def _on_camera_button(self, event: Any) -> None:
         self.apply_camera(str(event.target.value))
@@ -812,7 +812,7 @@ class Viewer:
             self._set_slider_value(step)
             if self._camera_pending:
                 self._camera_pending = False
-                self._apply_camera(self._preset or self._initial_preset)
+                self._apply_camera(self.cameras.preset or self._initial_preset)
             elif self.follow_checkbox.value and prev_base is not None:
                 self._follow(prev_base=prev_base)
             self._update_rewards()
@@ -873,7 +873,7 @@ class Viewer:
         first state (it is then applied when one arrives)."""
         name = parse_preset(preset)
         with self._lock:
-            self._preset = name
+            self.cameras.preset = name
             if name == "follow" and not self.follow_checkbox.value:
                 with self._internal():
                     self.follow_checkbox.value = True
@@ -882,74 +882,26 @@ class Viewer:
                 return None
             return self._apply_camera(name)
 
-    def _apply_camera(self, name: str) -> CameraPose:
-        self._preset = name
-        pose = self._preset_pose(name)
-        self.camera = pose
-        ic = self.server.initial_camera
-        ic.position, ic.look_at, ic.up = pose.eye, pose.look_at, pose.up
-        for client in self.server.get_clients().values():
-            self._set_client_camera(client)
-        return pose
+    @property
+    def camera(self) -> CameraPose | None:
+        """The view last applied to the pages."""
+        return self.cameras.pose
 
-    def _preset_pose(self, name: str, *, aspect: float = 16 / 9, fovy: float | None = None) -> CameraPose:
-        """The view `name` of the drawn envs (or of the selected env when following)."""
+    def _framing(self) -> Framing:
         assert self._body_pos is not None
         e = self.selected_env
-        body = self._body_pos[:, e]  # [B, 3]
-        base = self._bases[e]
-        r = self._mesh_radius if len(self._mesh_radius) == len(body) else np.zeros(len(body))
-        radius = float(max((np.linalg.norm(body - base, axis=1) + r).max(), 0.3))
-        target_z = float(body[:, 2].mean())
-        if fovy is None:
-            fov = self.server.initial_camera.fov
-            fovy = math.degrees(fov) if fov else DEFAULT_FOVY
-        if name == "follow" or self.follow_checkbox.value:
-            target = np.array([base[0], base[1], target_z])
-            return camera_pose(name, target, 1.5 * radius, fovy=fovy, aspect=aspect)
-        centres = np.column_stack([self._bases[:, :2], np.full(len(self._bases), target_z)])
-        lo, hi = centres.min(axis=0), centres.max(axis=0)
-        target = (lo + hi) / 2
-        return camera_pose(name, target, radius, centres=centres, fovy=fovy, aspect=aspect)
+        return Framing(self._body_pos[:, e], self._mesh_radius, self._bases, e, bool(self.follow_checkbox.value))
+
+    def _apply_camera(self, name: str) -> CameraPose:
+        return self.cameras.apply(name, self._framing())
 
     def _set_client_camera(self, client: Any) -> None:
-        """The current preset on one page, fitted to its own field of view and shape."""
-        if self._preset is None or self._body_pos is None:
-            return
-        cam = client.camera
-        try:
-            cam.update_timestamp  # noqa: B018 -- asserts until the page has reported its camera
-            # the control panel floats over the right of the canvas: fit into the part left of it
-            pose = self._preset_pose(self._preset, aspect=0.75 * float(cam.aspect), fovy=math.degrees(float(cam.fov)))
-            with client.atomic():
-                cam.up_direction = pose.up
-                cam.position = pose.eye  # moves look_at along with it ...
-                cam.look_at = pose.look_at  # ... so set it afterwards
-        except AssertionError:  # not reported yet; `first_camera` applies it when it is
-            return
-        except ValueError as e:
-            log.debug("viewer: camera not set: %s", e)
+        if self._body_pos is not None:
+            self.cameras.to_client(client, self._framing())
 
     def _follow(self, prev_base: np.ndarray | None = None, *, force: bool = False) -> None:
-        """Translate every page's camera (x, y) with the selected env's base."""
-        if self.camera is None or self._body_pos is None:
-            return
-        base = self._bases[self.selected_env]
-        if force or prev_base is None:
-            target = np.array([base[0], base[1], self.camera.look_at[2]])
-            delta = target - self.camera.look_at
-        else:
-            delta = np.array([base[0] - prev_base[0], base[1] - prev_base[1], 0.0])
-        if not np.any(np.abs(delta) > 1e-6):
-            return
-        c = self.camera
-        self.camera = CameraPose(c.eye + delta, c.look_at + delta, c.up, c.distance, c.azimuth, c.elevation)
-        for client in self.server.get_clients().values():
-            try:
-                cam = client.camera
-                cam.position = np.asarray(cam.position) + delta  # look_at moves with it
-            except AssertionError:
-                continue
+        if self._body_pos is not None:
+            self.cameras.follow(self._bases[self.selected_env], prev_base, force=force)
 
     # ------------------------------------------------------------------ text and plot
 
