@@ -98,6 +98,8 @@ def bench_frames(envs: int, bodies: int, frames: int, baseline_frames: int) -> N
         print(f"  viewer on_state                        {percentiles(state_only[skip:])}")
         print(f"  viewer on_state + on_reward_terms      {percentiles(with_terms[skip:])}")
 
+    if baseline_frames <= 0:
+        return
     # baseline: one scene node per body per env
     import trimesh
     import viser
@@ -124,7 +126,7 @@ def bench_frames(envs: int, bodies: int, frames: int, baseline_frames: int) -> N
                     node.wxyz = wxyzs[e, b]
             times.append((time.perf_counter() - t0) * 1e3)
         print(
-            f"  baseline: one scene node per body      {percentiles(times[1:])}   ({envs * bodies} nodes, {baseline_frames} states)"
+            f"  baseline: one scene node per body      {percentiles(times[1:] or times)}   ({envs * bodies} nodes, {baseline_frames} states)"
         )
     finally:
         with _quiet():
@@ -264,7 +266,9 @@ def main() -> None:
     p.add_argument("--envs", type=int, default=64)
     p.add_argument("--bodies", type=int, default=20)
     p.add_argument("--frames", type=int, default=300, help="states drawn by the viewer")
-    p.add_argument("--baseline-frames", type=int, default=20, help="states drawn by the one-node-per-body baseline")
+    p.add_argument(
+        "--baseline-frames", type=int, default=20, help="states drawn by the one-node-per-body baseline (0: skip it)"
+    )
     p.add_argument("--gb", type=float, default=1.1, help="bag size for the seek benchmark (0: skip it)")
     p.add_argument("--steps", type=int, default=1000, help="control steps in that bag")
     p.add_argument("--seeks", type=int, default=200)

@@ -162,8 +162,8 @@ class VideoEncoder(Node):
     def _look_for_camera(self) -> None:
         """source auto: note a camera publisher in the graph before the first frame is drawn."""
         v = self.video
-        if v.mode is None and not v.camera_announced:
-            v.camera_announced = self.count_publishers(topics.CAMERA) + self.count_publishers(CAMERA_RAW) > 0
+        if v.needs_camera_news:
+            v.camera_publisher_seen(self.count_publishers(topics.CAMERA) + self.count_publishers(CAMERA_RAW) > 0)
 
     def on_status(self, msg: Any) -> None:
         if msg.finished and self._finished_status is None:
@@ -173,7 +173,7 @@ class VideoEncoder(Node):
         v, now = self.video, time.monotonic()
         if v.closed:
             return
-        if v.robot is None and v.frames == 0 and now - self._started > self.params.robot_timeout:
+        if v.started_without_robot() and now - self._started > self.params.robot_timeout:
             v.close(flush=False)
             raise VideoStreamError(
                 f"no robot description on {topics.ROBOT} within {self.params.robot_timeout:g} s; "
@@ -184,8 +184,7 @@ class VideoEncoder(Node):
             self.finish()
         elif status is not None:
             quiet = now - self._last_input
-            caught_up = v.mode == "camera" or (v.last_step is not None and v.last_step >= int(status.last_step))
-            if (caught_up and quiet >= _FINISH_QUIET_S) or quiet >= _FINISH_GIVE_UP_S:
+            if (v.finished_with(status) and quiet >= _FINISH_QUIET_S) or quiet >= _FINISH_GIVE_UP_S:
                 self.finish()
 
     def finish(self) -> None:

@@ -19,13 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from rollout import topics
 from rollout.cameras import parse_preset
 from rollout.errors import ParameterError
 from rollout.runtime import LATCHED, Node, QoSProfile, ok, run_node
-from rollout.viewer import Viewer
+from rollout.viewer import Viewer, ViewerCallbacks
 
 
 @dataclass(frozen=True)
@@ -67,17 +66,6 @@ def check_params(p: ViserBridgeParams) -> None:
     if not p.service_timeout > 0:
         raise ParameterError(f"service_timeout must be positive, got {p.service_timeout}")
     parse_preset(p.camera)
-
-
-def neighbour_step(steps: np.ndarray, current: int, delta: int) -> int:
-    """The recorded step `delta` places from `current` in sorted `steps` (clamped to the ends);
-    `current + delta` when nothing is known."""
-    if len(steps) == 0:
-        return max(current + delta, 0)
-    i = int(np.searchsorted(steps, current, "left"))  # steps[i] is the first recorded step >= current
-    exact = i < len(steps) and steps[i] == current
-    j = i + delta if exact or delta < 0 else i + delta - 1
-    return int(steps[min(max(j, 0), len(steps) - 1)])
 
 
 class LatestCall:
@@ -165,14 +153,16 @@ class ViserBridge(Node):
             trail_length=p.trail_length,
             history=p.history,
             camera=p.camera,
-            seek_step=self.seek_step,
-            set_paused=self.set_paused,
-            set_rate=self.set_rate,
-            set_loop=self.set_loop,
-            step=self.step,
-            seek_episode=self.seek_episode,
-            set_policy_enabled=self.set_policy_enabled,
-            page_ready=self.page_ready if p.play_on_connect else None,
+            callbacks=ViewerCallbacks(
+                seek_step=self.seek_step,
+                set_paused=self.set_paused,
+                set_rate=self.set_rate,
+                set_loop=self.set_loop,
+                step=self.step,
+                seek_episode=self.seek_episode,
+                set_policy_enabled=self.set_policy_enabled,
+                page_ready=self.page_ready if p.play_on_connect else None,
+            ),
         )
         v = self.viewer
         self.create_subscription("rollout_msgs/msg/RobotDescription", topics.ROBOT, v.on_robot, LATCHED)
@@ -193,7 +183,7 @@ class ViserBridge(Node):
 
     def on_status(self, msg: Any) -> None:
         self.viewer.on_status(msg)
-        if msg.paused and self.viewer.shown_step is None and not self._asked_first:
+        if msg.paused and not self.viewer.has_drawn and not self._asked_first:
             # a replay that starts paused has published no state yet: show its first
             self._asked_first = self.seek_step(int(msg.step))
 
@@ -204,7 +194,7 @@ class ViserBridge(Node):
             self.viewer.source_back()
         elif self._source_seen:
             self._source_seen = False
-            what = "replay node" if self.viewer.replay else "sim node"
+            what = "replay node" if self.viewer.is_replay else "sim node"
             self.get_logger().info(f"the {what} is gone; the page stays open at {self.viewer.url} (Ctrl-C quits)")
             self.viewer.source_lost(what)
 
@@ -239,10 +229,8 @@ class ViserBridge(Node):
         return self._call("seek", "seek_step", req, lambda r: None if r.success else f"cannot seek to step {step}")
 
     def step(self, delta: int) -> None:
-        v = self.viewer
-        current = v.shown_step if v.shown_step is not None else 0
         self.set_paused(True)
-        self.seek_step(neighbour_step(v.series.steps, current, int(delta)))
+        self.seek_step(self.viewer.neighbour_step(delta))
 
     def seek_episode(self, env: int, direction: int) -> None:
         req = self._service_clients["seek_episode"].srv_type.Request(env_id=int(env), direction=1 if direction > 0 else -1)

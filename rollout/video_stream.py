@@ -223,6 +223,25 @@ class RolloutVideo:
         """States arrived, but not yet the robot description needed to draw them."""
         return self.robot is None and bool(self._pending)
 
+    @property
+    def needs_camera_news(self) -> bool:
+        """source auto, nothing chosen yet: whether a camera publisher exists still matters."""
+        return self.mode is None and not self.camera_announced
+
+    def camera_publisher_seen(self, seen: bool) -> None:
+        """source auto: a camera publisher is (or is not) in the graph, so its frames may come."""
+        if self.needs_camera_news:
+            self.camera_announced = bool(seen)
+
+    def started_without_robot(self) -> bool:
+        """Nothing drawn and no robot description yet."""
+        return self.robot is None and self.frames == 0
+
+    def finished_with(self, status: Any) -> bool:
+        """Whether every frame of a replay that reported `status` (a finished PlaybackStatus) is in:
+        camera images come as they are, drawn states once the last step has been drawn."""
+        return self.mode == "camera" or (self.last_step is not None and self.last_step >= int(status.last_step))
+
     def add_robot(self, robot: Any) -> None:
         if self.robot is not None:
             return  # republished (latched, after a seek): the first one stays

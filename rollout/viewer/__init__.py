@@ -1,12 +1,12 @@
 """The web viewer (viser), without middleware: `nodes/viser_bridge.py` feeds it from topics.
 
 from rollout.viewer import Viewer
-viewer = Viewer(port=8080, seek_step=lambda step: ...)
+viewer = Viewer(port=8080, callbacks=ViewerCallbacks(seek_step=lambda step: ...))
 viewer.on_robot(robot_description); viewer.on_state(state)
 """
 
-from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms
-from rollout.viewer.viewer import PRESET_LABELS, RobotInfo, Viewer, check_port
+from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms, neighbour_step
+from rollout.viewer.viewer import PRESET_LABELS, RobotInfo, Viewer, ViewerCallbacks, check_port
 
 __all__ = [
     "PRESET_LABELS",
@@ -16,6 +16,8 @@ __all__ = [
     "RobotInfo",
     "Trails",
     "Viewer",
+    "ViewerCallbacks",
     "check_port",
     "instance_transforms",
+    "neighbour_step",
 ]

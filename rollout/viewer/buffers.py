@@ -16,6 +16,17 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def neighbour_step(steps: np.ndarray, current: int, delta: int) -> int:
+    """The recorded step `delta` places from `current` in sorted `steps` (clamped to the ends);
+    `current + delta` when nothing is known."""
+    if len(steps) == 0:
+        return max(current + delta, 0)
+    i = int(np.searchsorted(steps, current, "left"))  # steps[i] is the first recorded step >= current
+    exact = i < len(steps) and steps[i] == current
+    j = i + delta if exact or delta < 0 else i + delta - 1
+    return int(steps[min(max(j, 0), len(steps) - 1)])
+
+
 def instance_transforms(body_poses: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Batched-mesh transforms of every body of the first E envs.
 

@@ -1,12 +1,15 @@
 """The web viewer: a viser server that draws decoded rollout messages and reports what the user does.
 
-    viewer = Viewer(port=8080, seek_step=..., set_paused=..., set_rate=...)   # callbacks: see `Viewer`
+    viewer = Viewer(port=8080, callbacks=ViewerCallbacks(seek_step=..., set_paused=...))
     viewer.on_robot(robot)            # rollout_msgs/RobotDescription (again after a seek: no-op if unchanged)
     viewer.on_state(state)            # rollout_msgs/State, draws it
     viewer.on_reward_terms(terms)     # rollout_msgs/RewardTerms
     viewer.on_timeline(timeline)      # rollout_msgs/Timeline (replay only; switches to replay mode)
     viewer.on_status(status)          # rollout_msgs/PlaybackStatus (replay only)
     viewer.on_episodes(events)        # rollout_msgs/EpisodeEvents
+    viewer.source_lost("sim node")    # the feeding node is gone: the page stays and says so
+    viewer.notify(title, body)        # a notice on every open page
+    viewer.neighbour_step(+1)         # the recorded step after the drawn one (for the step buttons)
 
 No middleware here: `nodes/viser_bridge.py` feeds it from topics and turns its callbacks into
 service calls. Live (no Timeline or PlaybackStatus seen), the timeline slider grows with the steps
@@ -16,7 +19,8 @@ replay they go to the replay node through the callbacks.
 Drawing: one batched mesh per robot body with one instance per env (`add_batched_meshes_trimesh`),
 moved by whole-array updates of `batched_positions` / `batched_wxyzs` (viser is w, x, y, z; the
 messages are x, y, z, w). Envs that share an origin (`env_spacing` > 0) are laid out on the grid
-of `rollout.model.env_grid_offsets`, as in Foxglove. Thread-safe: the bridge draws from one thread
+of `rollout.model.env_grid_offsets`, as in Foxglove. The reward table and plot are
+`rollout.viewer.panels.RewardPanel`; cross-origin pages are refused by `rollout.viewer.origin`. Thread-safe: the bridge draws from one thread
 while viser runs GUI callbacks on its own.
 """
 
@@ -36,26 +40,16 @@ from typing import Any
 
 import numpy as np
 
-from rollout.cameras import CAMERA_PRESETS, DEFAULT_FOVY, CameraPose, camera_pose, parse_preset
+from rollout.cameras import CAMERA_PRESETS, CameraPose, parse_preset
 from rollout.errors import ParameterError, PortInUseError, TransportError
-from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms
+from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms, neighbour_step
+from rollout.viewer.camera import CameraRig, Framing
+from rollout.viewer.panels import RewardPanel, RewardView
 
 log = logging.getLogger(__name__)
 
 PRESET_LABELS = tuple(p.capitalize() for p in CAMERA_PRESETS)  # "Top", "Side", "Front", "Follow"
 SPEED_MIN, SPEED_MAX = 0.1, 4.0
-_PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
 _FALLBACK_RADIUS = 0.04  # bodies drawn as small spheres when the model cannot be meshed
 
 
@@ -71,6 +65,30 @@ class RobotInfo:
     term_names: tuple[str, ...]
     dt: float
     env_spacing: float
+
+
+@dataclass(frozen=True)
+class ViewerCallbacks:
+    """What the page's controls ask of the graph. Each is optional: a control without one only acts
+    locally (live) or is disabled. They run on viser's threads (or the caller's, for programmatic
+    GUI changes) and must return quickly: the bridge makes them asynchronous service calls."""
+
+    seek_step: Callable[[int], Any] | None = None
+    """Replay: move the playhead to this step."""
+    set_paused: Callable[[bool], Any] | None = None
+    """Replay: pause (True) or resume (False)."""
+    set_rate: Callable[[float], Any] | None = None
+    """Replay: playback speed, 0.1-4."""
+    set_loop: Callable[[bool], Any] | None = None
+    """Replay: start over at the end."""
+    step: Callable[[int], Any] | None = None
+    """Replay: one recorded step forward (+1) or back (-1), pausing."""
+    seek_episode: Callable[[int, int], Any] | None = None
+    """Replay: start of the next (+1) or previous (-1) episode of an env: (env, direction)."""
+    set_policy_enabled: Callable[[bool], Any] | None = None
+    """Live: switch the policy on or off (the switch is shown only when given)."""
+    page_ready: Callable[[], Any] | None = None
+    """The first page has connected and drawn the scene (called once)."""
 
 
 def check_port(host: str, port: int, what: str = "viewer") -> None:
@@ -93,10 +111,6 @@ def check_port(host: str, port: int, what: str = "viewer") -> None:
 class Viewer:
     """A viser web page showing a rollout: robots of many envs, timeline, camera presets, reward terms.
 
-    Every callback is optional; a control whose callback is missing only acts locally (live) or
-    is disabled. Callbacks run on viser's threads (or the caller's, for programmatic GUI
-    changes) and must return quickly: the bridge makes them asynchronous service calls.
-
     Args:
         host, port: where to serve the page (port 0: any free port, see `port`).
         max_envs: draw at most this many envs (the first ones).
@@ -105,14 +119,7 @@ class Viewer:
         plot_points: at most this many points per series in the reward plot.
         plot_window: steps shown in the reward plot of a live run.
         camera: the preset applied when the first state arrives.
-        seek_step(step): replay: move the playhead to `step`.
-        set_paused(paused): replay: pause (True) or resume (False).
-        set_rate(rate): replay: playback speed, 0.1-4.
-        set_loop(loop): replay: start over at the end.
-        step(delta): replay: move one recorded step forward (+1) or back (-1), pausing.
-        seek_episode(env, direction): replay: start of the next (+1) or previous (-1) episode of `env`.
-        set_policy_enabled(enabled): live: switch the policy on or off (shown only when given).
-        page_ready(): the first page has connected and drawn the scene (once).
+        callbacks: what the controls call (`ViewerCallbacks`); none: a page that only looks.
     """
 
     def __init__(
@@ -127,14 +134,7 @@ class Viewer:
         plot_window: int = 1000,
         camera: str = "side",
         title: str = "rollout",
-        seek_step: Callable[[int], Any] | None = None,
-        set_paused: Callable[[bool], Any] | None = None,
-        set_rate: Callable[[float], Any] | None = None,
-        set_loop: Callable[[bool], Any] | None = None,
-        step: Callable[[int], Any] | None = None,
-        seek_episode: Callable[[int, int], Any] | None = None,
-        set_policy_enabled: Callable[[bool], Any] | None = None,
-        page_ready: Callable[[], Any] | None = None,
+        callbacks: ViewerCallbacks | None = None,
     ) -> None:
         if max_envs < 1:
             raise ParameterError(f"max_envs must be at least 1, got {max_envs}")
@@ -159,16 +159,7 @@ class Viewer:
         self.history_length = int(history)
         self.plot_points = int(plot_points)
         self.plot_window = int(plot_window)
-        self._cb = {
-            "seek_step": seek_step,
-            "set_paused": set_paused,
-            "set_rate": set_rate,
-            "set_loop": set_loop,
-            "step": step,
-            "seek_episode": seek_episode,
-            "set_policy_enabled": set_policy_enabled,
-            "page_ready": page_ready,
-        }
+        self.callbacks = callbacks or ViewerCallbacks()
         self._page_ready_sent = False
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -192,7 +183,6 @@ class Viewer:
         self._misfit: str | None = None  # the last reason a State was skipped (logged once)  # why nothing more will come (the source node is gone)
         self.notices: list[tuple[str, str]] = []  # (title, body) of every notice shown, newest last
         self._user_seek_at = 0.0
-        self._plot_key: tuple | None = None
 
         # scene state
         self.body_handles: list[Any] = []
@@ -206,8 +196,7 @@ class Viewer:
         self._history: PoseHistory | None = None
         self.series = RewardSeries()
         self.episodes = EpisodeLog()
-        self.camera: CameraPose | None = None  # the view last applied to the clients
-        self._preset: str | None = None
+        self.cameras = CameraRig(server)
         self._camera_pending = True
         self._seen_clients: set[int] = set()
         self._policy_available = True
@@ -221,6 +210,21 @@ class Viewer:
     def url(self) -> str:
         host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def is_replay(self) -> bool:
+        """A replay feeds the page (a Timeline or PlaybackStatus was seen); otherwise a live run."""
+        return self.replay
+
+    @property
+    def has_drawn(self) -> bool:
+        """A state has been drawn."""
+        return self.shown_step is not None
+
+    def neighbour_step(self, delta: int) -> int:
+        """The recorded step `delta` places from the drawn one (clamped to the recording's ends)."""
+        with self._lock:
+            return neighbour_step(self.series.steps, self.shown_step or 0, int(delta))
 
     def close(self) -> None:
         """Stop the server (safe to call twice)."""
@@ -273,16 +277,11 @@ class Viewer:
             self.follow_checkbox = gui.add_checkbox("Follow env", initial_value=False)
             self.camera_buttons = gui.add_button_group("Camera", list(PRESET_LABELS))
             self.trails_checkbox = gui.add_checkbox("Trails", initial_value=self.trail_length > 0)
-        with gui.add_folder("Policy", visible=self._cb["set_policy_enabled"] is not None) as self.policy_folder:
+        with gui.add_folder("Policy", visible=self.callbacks.set_policy_enabled is not None) as self.policy_folder:
             self.policy_checkbox = gui.add_checkbox("Policy enabled", initial_value=True)
         with gui.add_folder("Rewards"):
-            self.rewards_markdown = gui.add_markdown("")
-            self.rewards_plot = gui.add_uplot(
-                data=(np.zeros(2), np.zeros(2)),
-                series=({"label": "step"}, {"label": "total", "stroke": _PALETTE[0], "width": 2}),
-                scales={"x": {"time": False}},
-                aspect=1.4,
-            )
+            self.rewards = RewardPanel(gui, plot_points=self.plot_points, plot_window=self.plot_window)
+            self.rewards_markdown, self.rewards_plot = self.rewards.markdown, self.rewards.plot
 
         self.step_slider.on_update(self._on_slider)
         self.play_button.on_click(self._on_play)
@@ -302,15 +301,15 @@ class Viewer:
 
         return getattr(viser.Icon, name, None)
 
-    def _fire(self, name: str, *args: Any) -> bool:
+    @staticmethod
+    def _fire(cb: Callable[..., Any] | None, *args: Any) -> bool:
         """Report a user action; False when no callback is set."""
-        cb = self._cb[name]
         if cb is None:
             return False
         try:
             cb(*args)
         except Exception:  # a failing callback must not break the page
-            log.exception("viewer: the %s callback failed", name)
+            log.exception("viewer: the %s callback failed", getattr(cb, "__name__", "a"))
         return True
 
     # -- GUI callbacks (viser threads, or the caller's for programmatic changes)
@@ -329,7 +328,7 @@ class Viewer:
             if not self.replay:
                 self._show_history(target)
                 return
-        self._fire("seek_step", target)
+        self._fire(self.callbacks.seek_step, target)
 
     def _on_play(self, event: Any) -> None:
         with self._lock:
@@ -343,8 +342,8 @@ class Viewer:
             self._finished = self._finished and paused
             self._set_paused_ui(paused)
         if restart:  # Play at the end starts over, as a media player does
-            self._fire("seek_step", first)
-        self._fire("set_paused", paused)
+            self._fire(self.callbacks.seek_step, first)
+        self._fire(self.callbacks.set_paused, paused)
 
     def _on_step_button(self, event: Any) -> None:
         delta = 1 if event.target.value == "+1" else -1
@@ -354,7 +353,7 @@ class Viewer:
                     self._show_history(self.shown_step + delta, forward=delta > 0)
                 return
             self._set_paused_ui(True)
-        self._fire("step", delta)
+        self._fire(self.callbacks.step, delta)
 
     def _on_episode_button(self, event: Any) -> None:
         direction = 1 if event.target.value == "next" else -1
@@ -367,23 +366,23 @@ class Viewer:
                 if target is not None:
                     self._show_history(target, forward=True)
                 return
-        self._fire("seek_episode", env, direction)
+        self._fire(self.callbacks.seek_episode, env, direction)
 
     def _on_speed(self, event: Any) -> None:
         if self._is_internal():
             return
         rate = float(min(max(event.target.value, SPEED_MIN), SPEED_MAX))
-        self._fire("set_rate", round(rate, 3))
+        self._fire(self.callbacks.set_rate, round(rate, 3))
 
     def _on_loop(self, event: Any) -> None:
         if self._is_internal():
             return
-        self._fire("set_loop", bool(event.target.value))
+        self._fire(self.callbacks.set_loop, bool(event.target.value))
 
     def _on_policy(self, event: Any) -> None:
         if self._is_internal():
             return
-        self._fire("set_policy_enabled", bool(event.target.value))
+        self._fire(self.callbacks.set_policy_enabled, bool(event.target.value))
 
     def _on_env(self, event: Any) -> None:
         if self._is_internal():
@@ -394,7 +393,7 @@ class Viewer:
             if n and not 0 <= e < n:
                 with self._internal():
                     self.env_number.value = min(max(e, 0), n - 1)
-            self._plot_key = None
+            self.rewards.invalidate()
             if self._body_pos is not None:
                 self._update_label()
                 self._update_rewards()
@@ -406,7 +405,7 @@ class Viewer:
             return
         with self._lock:
             if event.target.value and self._body_pos is not None:
-                self._apply_camera(self._preset or "follow")
+                self._apply_camera(self.cameras.preset or "follow")
 
     def _on_camera_button(self, event: Any) -> None:
         self.apply_camera(str(event.target.value))
@@ -430,7 +429,7 @@ class Viewer:
                     self._seen_clients.add(client.client_id)
                     self._set_client_camera(client)
             if ready:  # the page reports its camera once it renders: it has the scene
-                self._fire("page_ready")
+                self._fire(self.callbacks.page_ready)
 
         client.camera.on_update(first_camera)
 
@@ -446,7 +445,7 @@ class Viewer:
             self.policy_folder.visible = self._policy_visible()
 
     def _policy_visible(self) -> bool:
-        return self._cb["set_policy_enabled"] is not None and self._policy_available and not self.replay
+        return self.callbacks.set_policy_enabled is not None and self._policy_available and not self.replay
 
     # -- notices
 
@@ -524,8 +523,8 @@ class Viewer:
         self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(len(self._offsets)))
         self.episodes.clear()
         with self._internal():
-            self.speed_slider.disabled = self._cb["set_rate"] is None
-            self.loop_checkbox.disabled = self._cb["set_loop"] is None
+            self.speed_slider.disabled = self.callbacks.set_rate is None
+            self.loop_checkbox.disabled = self.callbacks.set_loop is None
             self.policy_folder.visible = False
         self._set_paused_ui(self.paused)
         self._update_info()
@@ -609,7 +608,7 @@ class Viewer:
         self.episodes.clear()
         self._first_step = None
         self._latest_live = None
-        self._plot_key = None
+        self.rewards.invalidate()
         self._ended = None
         if self.trails is not None:
             self.trails.clear()
@@ -647,7 +646,7 @@ class Viewer:
             if steps.size:
                 self._first_step, self._last_step = int(steps.min()), int(steps.max())
                 self._set_slider_range(self._first_step, self._last_step)
-            self._plot_key = None
+            self.rewards.invalidate()
             self._update_rewards()
 
     def on_status(self, msg: Any) -> None:
@@ -743,7 +742,7 @@ class Viewer:
             self.episodes.clear()
             self._first_step = None
         self._body_pos = None
-        self._plot_key = None
+        self.rewards.invalidate()
         self._camera_pending = True
         with self._internal():
             self.env_number.max = max(e - 1, 0)
@@ -813,7 +812,7 @@ class Viewer:
             self._set_slider_value(step)
             if self._camera_pending:
                 self._camera_pending = False
-                self._apply_camera(self._preset or self._initial_preset)
+                self._apply_camera(self.cameras.preset or self._initial_preset)
             elif self.follow_checkbox.value and prev_base is not None:
                 self._follow(prev_base=prev_base)
             self._update_rewards()
@@ -874,7 +873,7 @@ class Viewer:
         first state (it is then applied when one arrives)."""
         name = parse_preset(preset)
         with self._lock:
-            self._preset = name
+            self.cameras.preset = name
             if name == "follow" and not self.follow_checkbox.value:
                 with self._internal():
                     self.follow_checkbox.value = True
@@ -883,74 +882,26 @@ class Viewer:
                 return None
             return self._apply_camera(name)
 
-    def _apply_camera(self, name: str) -> CameraPose:
-        self._preset = name
-        pose = self._preset_pose(name)
-        self.camera = pose
-        ic = self.server.initial_camera
-        ic.position, ic.look_at, ic.up = pose.eye, pose.look_at, pose.up
-        for client in self.server.get_clients().values():
-            self._set_client_camera(client)
-        return pose
+    @property
+    def camera(self) -> CameraPose | None:
+        """The view last applied to the pages."""
+        return self.cameras.pose
 
-    def _preset_pose(self, name: str, *, aspect: float = 16 / 9, fovy: float | None = None) -> CameraPose:
-        """The view `name` of the drawn envs (or of the selected env when following)."""
+    def _framing(self) -> Framing:
         assert self._body_pos is not None
         e = self.selected_env
-        body = self._body_pos[:, e]  # [B, 3]
-        base = self._bases[e]
-        r = self._mesh_radius if len(self._mesh_radius) == len(body) else np.zeros(len(body))
-        radius = float(max((np.linalg.norm(body - base, axis=1) + r).max(), 0.3))
-        target_z = float(body[:, 2].mean())
-        if fovy is None:
-            fov = self.server.initial_camera.fov
-            fovy = math.degrees(fov) if fov else DEFAULT_FOVY
-        if name == "follow" or self.follow_checkbox.value:
-            target = np.array([base[0], base[1], target_z])
-            return camera_pose(name, target, 1.5 * radius, fovy=fovy, aspect=aspect)
-        centres = np.column_stack([self._bases[:, :2], np.full(len(self._bases), target_z)])
-        lo, hi = centres.min(axis=0), centres.max(axis=0)
-        target = (lo + hi) / 2
-        return camera_pose(name, target, radius, centres=centres, fovy=fovy, aspect=aspect)
+        return Framing(self._body_pos[:, e], self._mesh_radius, self._bases, e, bool(self.follow_checkbox.value))
+
+    def _apply_camera(self, name: str) -> CameraPose:
+        return self.cameras.apply(name, self._framing())
 
     def _set_client_camera(self, client: Any) -> None:
-        """The current preset on one page, fitted to its own field of view and shape."""
-        if self._preset is None or self._body_pos is None:
-            return
-        cam = client.camera
-        try:
-            cam.update_timestamp  # noqa: B018 -- asserts until the page has reported its camera
-            # the control panel floats over the right of the canvas: fit into the part left of it
-            pose = self._preset_pose(self._preset, aspect=0.75 * float(cam.aspect), fovy=math.degrees(float(cam.fov)))
-            with client.atomic():
-                cam.up_direction = pose.up
-                cam.position = pose.eye  # moves look_at along with it ...
-                cam.look_at = pose.look_at  # ... so set it afterwards
-        except AssertionError:  # not reported yet; `first_camera` applies it when it is
-            return
-        except ValueError as e:
-            log.debug("viewer: camera not set: %s", e)
+        if self._body_pos is not None:
+            self.cameras.to_client(client, self._framing())
 
     def _follow(self, prev_base: np.ndarray | None = None, *, force: bool = False) -> None:
-        """Translate every page's camera (x, y) with the selected env's base."""
-        if self.camera is None or self._body_pos is None:
-            return
-        base = self._bases[self.selected_env]
-        if force or prev_base is None:
-            target = np.array([base[0], base[1], self.camera.look_at[2]])
-            delta = target - self.camera.look_at
-        else:
-            delta = np.array([base[0] - prev_base[0], base[1] - prev_base[1], 0.0])
-        if not np.any(np.abs(delta) > 1e-6):
-            return
-        c = self.camera
-        self.camera = CameraPose(c.eye + delta, c.look_at + delta, c.up, c.distance, c.azimuth, c.elevation)
-        for client in self.server.get_clients().values():
-            try:
-                cam = client.camera
-                cam.position = np.asarray(cam.position) + delta  # look_at moves with it
-            except AssertionError:
-                continue
+        if self._body_pos is not None:
+            self.cameras.follow(self._bases[self.selected_env], prev_base, force=force)
 
     # ------------------------------------------------------------------ text and plot
 
@@ -971,80 +922,21 @@ class Viewer:
         self.info_markdown.content = "\n\n".join(lines)
 
     def _update_rewards(self) -> None:
-        """The table and plot of the selected env at the drawn step (lock held)."""
-        step = self.shown_step
-        if step is None:
+        """The reward panel of the selected env at the drawn step (lock held)."""
+        if self.shown_step is None:
             return
-        e = self.selected_env
-        names = self.series.names if len(self.series) else ["total", *(self.robot.term_names if self.robot else ())]
-        values = self.series.at(step, e)
-        label = f"env {e}" if values is None or self.series.has_env(e) else "mean over envs"
-        if values is None and self._last_terms is not None and self._last_terms[0] == step:
-            v = self._last_terms[1]
-            values = v[:, e] if e < v.shape[1] else None
-            label = f"env {e}"
-        lines = [f"**step {step}** · t = {self._shown_time:.3f} s · {label}", "", "| term | value |", "|---|---:|"]
-        if values is not None:
-            for k, name in enumerate(names):
-                v = float(values[k]) if k < len(values) else float("nan")
-                lines.append(f"| {'**total**' if k == 0 else name} | {v:+.4f} |")
-        else:
-            lines.append("| *(no reward terms at this step)* | |")
-        last = self.episodes.last_end(e, step, self._first_step or 0)
-        if last is not None:
-            ret = last.ret if last.ret is not None else self.series.total_between(e, last.step - last.length + 1, last.step)
-            how = {True: "terminated", False: "truncated", None: "ended"}[last.terminated]
-            got = f"return {ret:.2f}, " if ret is not None else ""
-            lines += ["", f"last episode: {got}{last.length} steps, {how} at step {last.step}"]
-        self.rewards_markdown.content = "\n".join(lines)
-        self._update_plot(step, e)
-
-    def _update_plot(self, step: int, env: int) -> None:
-        if not len(self.series):
-            return
-        window = None
-        if not self.series.fixed:
-            hi = self.series.steps[-1]
-            lo = hi - self.plot_window
-            if step < lo:
-                lo, hi = step - self.plot_window // 2, step + self.plot_window // 2
-            window = (int(lo), int(hi))
-        xs, vals = self.series.series(env, window=window, points=self.plot_points)
-        if len(xs) == 0:
-            return
-        i = int(np.clip(np.searchsorted(xs, step), 0, len(xs) - 1))
-        if i > 0 and abs(xs[i - 1] - step) < abs(xs[i] - step):
-            i -= 1
-        key = (env, len(self.series), int(xs[0]), int(xs[-1]), i, self.series.fixed)
-        if key == self._plot_key:
-            return
-        self._plot_key = key
-        marker = np.full(len(xs), np.nan)
-        marker[i] = vals[0, i]
-        names = self.series.names
-        who = f"env {env}" if self.series.has_env(env) else "mean over envs"
-        series = [{"label": "step"}]
-        series += [
-            {"label": n, "stroke": _PALETTE[k % len(_PALETTE)], "width": 2 if k == 0 else 1}
-            for k, n in enumerate(names)
-        ]
-        series.append(
-            # NaN except at the drawn step; not scanned for the y range (a NaN would poison it)
-            {
-                "label": "playhead",
-                "stroke": "#000000",
-                "width": 0,
-                "auto": False,
-                "points": {"show": True, "size": 9, "fill": "#000000"},
-            }
+        self.rewards.show(
+            RewardView(
+                step=self.shown_step,
+                sim_time=self._shown_time,
+                env=self.selected_env,
+                series=self.series,
+                episodes=self.episodes,
+                first_step=self._first_step or 0,
+                term_names=self.robot.term_names if self.robot else (),
+                latest=self._last_terms,
+            )
         )
-        data = (xs.astype(np.float64), *vals.astype(np.float64), marker)
-        plot = self.rewards_plot
-        if tuple(plot.series) != tuple(series):
-            plot.series = tuple(series)  # type: ignore[assignment]
-        plot.data = data
-        if plot.title != f"reward terms · {who}":
-            plot.title = f"reward terms · {who}"
 
 
 def state_misfit(msg: Any) -> str | None:
