@@ -4,7 +4,8 @@ Subscribes (raw CDR, reliable keep-all: publishers wait rather than drop) to eac
 publisher appears, and writes the bag as rosbag2's MCAP plugin does. On Ctrl-C/SIGTERM it takes
 what is still in flight, closes the bag and prints its path, per-topic counts and any gaps found
 in publishers' sequence numbers. A SIGKILL leaves every complete chunk readable
-(`rollout bag repair`).
+(`rollout bag repair`). A topic that gets messages from a second publisher (another sim in the
+same graph) is reported at once and in the summary: the bag then mixes two sources.
 
     rollout run recorder --ros-args -p out:=rollouts/run1 -p compression:=lz4
 """
@@ -79,6 +80,26 @@ class GapCounter:
         self._last[(topic, gid)] = seq
 
 
+class SourceCheck:
+    """The publishers each topic's messages came from; says when a second one appears."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, set[bytes]] = {}
+
+    def see(self, topic: str, gid: bytes) -> bool:
+        """True when this message is the first on `topic` from a publisher other than the first."""
+        seen = self._seen.setdefault(topic, set())
+        if gid in seen or not gid:
+            return False
+        seen.add(gid)
+        return len(seen) == 2
+
+    @property
+    def mixed(self) -> dict[str, int]:
+        """topic -> number of publishers, for topics with more than one."""
+        return {t: len(g) for t, g in self._seen.items() if len(g) > 1}
+
+
 class Recorder(Node):
     def __init__(self, args: list[str] | None = None) -> None:
         super().__init__("recorder", params=RecorderParams, cli_args=args)
@@ -99,6 +120,7 @@ class Recorder(Node):
         self.wanted = topic_filter(p)
         self.subs: dict[str, Subscription] = {}
         self.gaps = GapCounter()
+        self.sources = SourceCheck()
         self.last_message = time.monotonic()
         self.create_timer(0.05, self.discover)
         if p.flush_interval > 0:
@@ -134,6 +156,12 @@ class Recorder(Node):
             sequence=info["publication_sequence_number"],
         )
         self.gaps.see(topic, info["publisher_gid"], info["publication_sequence_number"])
+        if self.sources.see(topic, info["publisher_gid"]):
+            others = sorted({e.node for e in self.publishers() if e.topic == topic})
+            self.get_logger().warning(
+                f"a second publisher sends on {topic} ({', '.join(others) or 'unknown node'}): this bag now mixes "
+                "two sources; record each run in its own graph (every `rollout launch` hosts one)"
+            )
         self.last_message = time.monotonic()
 
     def in_flight(self) -> bool:
@@ -141,7 +169,10 @@ class Recorder(Node):
         return any(sub.pending() for sub in self.subs.values()) or time.monotonic() - self.last_message < DRAIN_QUIET
 
     def destroy_node(self) -> None:
-        self.spin_while(self.in_flight, DRAIN_MAX)  # take what is still in flight
+        time_left = getattr(self.context, "stop_time_left", None)  # seconds before an orphan must be gone
+        left = time_left() if time_left is not None else None
+        # take what is still in flight; an orphaned recorder (its launcher died) keeps time to close the bag
+        self.spin_while(self.in_flight, DRAIN_MAX if left is None else max(0.0, left - 0.6))
         path = self.bag.close()
         counts = self.bag.counts
         super().destroy_node()
@@ -155,6 +186,7 @@ class Recorder(Node):
             lines += [f"  gap: {topic} is missing {n} messages" for topic, n in self.gaps.missing.items()]
         else:
             lines.append("  no gaps")
+        lines += [f"  mixed: {topic} came from {n} publishers" for topic, n in self.sources.mixed.items()]
         print("\n".join(lines), flush=True)
 
 

@@ -43,7 +43,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
 def cmd_launch(ns: argparse.Namespace) -> int:
     from rollout.launching import launch
 
-    return launch(ns.file, ns.args)
+    return launch(ns.file, ns.args, join=ns.join)
 
 
 def _cli_node() -> object:
@@ -163,9 +163,16 @@ def cmd_bag_info(ns: argparse.Namespace) -> int:
 def cmd_bag_repair(ns: argparse.Namespace) -> int:
     from rollout.bag import repair
 
-    result = repair(ns.path, output=ns.output, in_place=ns.in_place)
-    print(f"repaired bag: {result}")
+    print("\n".join(repair(ns.path, output=ns.output, in_place=ns.in_place).lines()))
     return 0
+
+
+def cmd_bag_check(ns: argparse.Namespace) -> int:
+    from rollout.bag import check
+
+    report = check(ns.path)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -173,6 +180,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     launch = sub.add_parser("launch", help="run a launch file (like ros2 launch)")
+    launch.add_argument("--join", action="store_true",
+                        help="run in the graph at ROLLOUT_ROUTER (default: a graph of its own)")  # fmt: skip
     launch.add_argument("file", help="a launch file path or name, e.g. record.launch.py")
     launch.add_argument("args", nargs=argparse.REMAINDER, help="name:=value launch arguments")
     launch.set_defaults(func=cmd_launch)
@@ -204,7 +213,10 @@ def parser() -> argparse.ArgumentParser:
     bi = bag.add_parser("info", help="summary of a bag (like ros2 bag info)")
     bi.add_argument("path")
     bi.set_defaults(func=cmd_bag_info)
-    br = bag.add_parser("repair", help="rebuild the index of a bag whose recorder was killed")
+    bc = bag.add_parser("check", help="read every chunk of a bag and check its CRC (exit 1 if damaged)")
+    bc.add_argument("path")
+    bc.set_defaults(func=cmd_bag_check)
+    br = bag.add_parser("repair", help="rebuild a killed or damaged bag, keeping every readable chunk")
     br.add_argument("path")
     br.add_argument("-o", "--output", help="where to write (default: <name>_repaired beside it)")
     br.add_argument("--in-place", action="store_true", help="replace the original")

@@ -57,3 +57,7 @@ class PolicyError(RolloutError):
 
 class EnvError(RolloutError):
     """An env factory that cannot be found or that does not follow the vector-env protocol."""
+
+
+class ResourceError(RolloutError):
+    """A size (from a file or a parameter) that would need more memory than the machine has."""

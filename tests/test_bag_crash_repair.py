@@ -87,7 +87,7 @@ def test_killed_recorder_keeps_complete_chunks_and_repair_restores_the_file(tmp_
     assert "truncated" in text and "rollout bag repair" in text
     assert f"Count: {steps.size}" in text
 
-    fixed = repair(path)
+    fixed = repair(path).path
     assert fixed == tmp_path / "killed_repaired.mcap" and path.exists()  # original kept
     with Bag(fixed) as bag:
         assert np.array_equal(steps_in(bag), steps)
@@ -109,7 +109,7 @@ def test_killed_folder_bag_repairs_in_place(tmp_path: Path) -> None:
     assert not (path / "metadata.yaml").exists()  # written only on close
     with Bag(path, recover=True) as bag:
         steps = steps_in(bag)
-    assert repair(path, in_place=True) == path
+    assert repair(path, in_place=True).path == path
     assert (path / "metadata.yaml").is_file() and (path / "run_0.mcap").is_file()
     assert not (tmp_path / "run.repairing").exists()
     with AnyReader([path]) as reader:  # a rosbag2 folder again
@@ -122,7 +122,7 @@ def test_repair_of_a_healthy_bag_changes_nothing(tmp_path: Path) -> None:
     from rollout.export.synthetic import write_synthetic_rollout
 
     write_synthetic_rollout(tmp_path / "ok", steps=15, compression="lz4", chunk_size=2048)
-    out = repair(tmp_path / "ok")
+    out = repair(tmp_path / "ok").path
     with Bag(tmp_path / "ok") as a, Bag(out) as b:
         assert {k: (v.type, v.count, v.offered_qos_profiles) for k, v in a.topics.items()} == {
             k: (v.type, v.count, v.offered_qos_profiles) for k, v in b.topics.items()

@@ -5,7 +5,11 @@ records when that channel is first read; a chunk when one of its messages is. Un
 chunks are never copied (messages are `memoryview`s into the mapping); compressed ones are
 decompressed once and kept in a small cache. A file cut short (a killed recorder) has no
 summary: `McapFile(path, scan=True)` rebuilds the index by walking the complete chunks, which
-is also what `repair` does.
+is also what `repair` and `check` do (`rescan=True` walks even when the summary is fine).
+
+Chunk CRCs are checked the first time a chunk is read, the summary's CRC when the file is
+opened; a chunk that fails is named by its topics and log-time range. A walk skips a bad chunk
+and finds the next good one even when the bad one's length field is what broke.
 """
 
 from __future__ import annotations
@@ -63,25 +67,51 @@ class ChannelIndex:
 
 
 @dataclass
+class BadRange:
+    """Bytes a walk had to skip: a chunk that fails its checks, or garbage between records."""
+
+    offset: int
+    length: int
+    reason: str
+    start: int = 0  # log-time range the chunk header claims (0, 0: unknown)
+    end: int = 0
+    topics: tuple[str, ...] = ()  # from the summary's chunk index, where it could be read
+
+    def describe(self, origin: int = 0) -> str:
+        """One line: where, which topics, which times, why."""
+        what = "chunk" if self.start or self.end else "data"
+        details = [f"{self.length} bytes"]
+        if self.topics:
+            details.append(", ".join(self.topics))
+        if self.start or self.end:
+            lo, hi = (self.start - origin) / 1e9, (self.end - origin) / 1e9
+            details.append(f"log time {lo:.3f}..{hi:.3f} s into the bag" if origin else f"log time {self.start}..{self.end} ns")
+        return f"{what} at offset {self.offset} ({'; '.join(details)}) {self.reason}"
+
+
+@dataclass
 class ScanResult:
-    """What a linear walk over a (possibly truncated) file found."""
+    """What a linear walk over a (possibly truncated or damaged) file found."""
 
     complete: bool  # the file ends in a valid footer
     chunks_ok: int = 0
     chunks_bad: int = 0
     end_of_data: int = 0  # file offset after the last good record
     problems: list[str] = field(default_factory=list)
+    bad: list[BadRange] = field(default_factory=list)
+    summary_problem: str = ""  # why the summary could not be used, when it was there but broken
 
 
 class McapFile:
     """A memory-mapped MCAP file with a `ros2` profile."""
 
-    def __init__(self, path: str | os.PathLike[str], *, scan: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, scan: bool = False, rescan: bool = False) -> None:
         """Open `path`.
 
         Args:
-            scan: if the file has no usable summary (cut short by a crash), rebuild the index by
-                walking its complete chunks instead of raising.
+            scan: if the file has no usable summary (cut short by a crash, or damaged), rebuild
+                the index by walking its complete chunks instead of raising.
+            rescan: walk every chunk even when the summary is fine (checks and repairs).
         """
         self.path = Path(path)
         try:
@@ -112,15 +142,33 @@ class McapFile:
         self._indexes: dict[int, ChannelIndex] = {}
         self._cache: OrderedDict[int, memoryview] = OrderedDict()  # decompressed chunks, a few
         self._plain: dict[int, memoryview] = {}  # views of uncompressed chunks, all (they cost nothing)
+        self.summary_topics: dict[int, tuple[str, ...]] = {}  # chunk offset -> its topics, per the summary
         try:
             self._read_header()
-            if not self._read_summary():
-                if not scan and not self._footer_ok():
+            summary_problem = ""
+            try:
+                have_summary = self._read_summary()
+            except rec.RecordError as e:
+                if not (scan or rescan):
+                    raise BagError(
+                        f"{self.path} is corrupt: {e}; `rollout bag check {self.path}` lists the damage, "
+                        f"`rollout bag repair {self.path}` rebuilds the index from the chunks"
+                    ) from None
+                summary_problem, have_summary = str(e), False
+            if have_summary:
+                self.summary_topics = {
+                    ch.offset: tuple(sorted(self.channels[c].topic for c in ch.message_index_offsets if c in self.channels))
+                    for ch in self.chunks
+                }
+            if not have_summary or rescan:
+                if not (scan or rescan) and not self._footer_ok():
                     raise BagError(
                         f"{self.path} is truncated (the recording did not finish: no footer); "
                         f"recover its complete chunks with `rollout bag repair {self.path}`"
                     )
+                self.schemas, self.channels, self.stats, self.chunks = {}, {}, None, []
                 self.scan_result = self._scan()
+                self.scan_result.summary_problem = summary_problem
         except rec.RecordError as e:
             self.close()
             raise BagError(f"{self.path} is corrupt: {e}") from None
@@ -220,9 +268,19 @@ class McapFile:
         while pos < size:
             try:
                 op, length = rec.read_record_head(buf, pos, size)
-            except rec.RecordError:
-                result.problems.append(f"the file ends inside a record at offset {pos} (truncated)")
-                break
+                if not rec.OP_HEADER <= op <= rec.OP_DATA_END:
+                    raise rec.RecordError(f"opcode {op:#x} at offset {pos} is not an MCAP record")
+            except rec.RecordError as e:
+                nxt = self._next_chunk(pos + 1)
+                if nxt is None:
+                    if self._footer_ok() and size - pos > rec.FOOTER_SIZE:
+                        result.bad.append(BadRange(pos, size - pos, str(e)))
+                    result.problems.append(f"the file ends inside a record at offset {pos} (truncated)")
+                    break
+                result.bad.append(BadRange(pos, nxt - pos, f"unreadable ({e})"))
+                result.problems.append(f"skipped {nxt - pos} unreadable bytes at offset {pos}")
+                pos = nxt
+                continue
             body, end = pos + 9, pos + 9 + length
             if op in (rec.OP_DATA_END, rec.OP_FOOTER):
                 result.end_of_data = pos
@@ -244,17 +302,26 @@ class McapFile:
                     )
                 elif op == rec.OP_CHUNK:
                     number = len(chunks)
-                    found = self._scan_chunk(pos, end, number)
                     c = rec.parse_chunk(buf, body, end)
+                    try:
+                        found = self._scan_chunk(pos, end, number)
+                    except (rec.RecordError, BagError) as e:
+                        reason = str(e)
+                        result.chunks_bad += 1
+                        result.bad.append(BadRange(pos, end - pos, reason, c.start, c.end, self.summary_topics.get(pos, ())))
+                        result.problems.append(f"chunk at offset {pos} is unreadable: {reason}")
+                        chunks.append(Chunk(pos, end - pos, 0, 0, "", 0, {}, 0))  # keep numbering; never read
+                        pos = end
+                        continue
                     chunks.append(Chunk(pos, end - pos, c.start, c.end, c.compression, c.uncompressed_size, {}, 0))
                     for channel_id, triple in found.items():
                         entries.setdefault(channel_id, []).append(triple)
                     result.chunks_ok += 1
             except (rec.RecordError, BagError) as e:
-                result.chunks_bad += 1
-                result.problems.append(f"record at offset {pos} (opcode {op:#x}) is unreadable: {e}")
                 if op == rec.OP_CHUNK:
-                    chunks.append(Chunk(pos, end - pos, 0, 0, "", 0, {}, 0))  # keep numbering; never read
+                    result.chunks_bad += 1
+                result.bad.append(BadRange(pos, end - pos, str(e)))
+                result.problems.append(f"record at offset {pos} (opcode {op:#x}) is unreadable: {e}")
             pos = end
             result.end_of_data = pos
         self.chunks = chunks
@@ -276,6 +343,27 @@ class McapFile:
             channel_message_counts=counts,
         )
         return result
+
+    def _next_chunk(self, start: int) -> int | None:
+        """Offset of the next record after `start` that looks like a whole chunk (a corrupt length
+        field hides where the next record begins; this finds it again), or None."""
+        buf, size = self._mm, self.size
+        pos = start
+        while True:
+            pos = buf.find(b"\x06", pos)
+            if pos < 0 or pos + 9 + rec.CHUNK_TIMES.size > size:
+                return None
+            try:
+                _, length = rec.read_record_head(self.buf, pos, size)
+                c = rec.parse_chunk(self.buf, pos + 9, pos + 9 + length)
+                after = pos + 9 + length
+                plausible = c.compression in ("", "lz4", "zstd") and c.start <= c.end
+                plausible = plausible and (after == size or rec.OP_HEADER <= self.buf[after] <= rec.OP_DATA_END)
+                if plausible and (c.compression or c.uncompressed_size == c.data_size):
+                    return pos
+            except rec.RecordError:
+                pass
+            pos += 1
 
     def _scan_chunk(self, pos: int, end: int, number: int) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Messages of the chunk record at `pos` by channel; also picks up schemas and channels in it."""
@@ -331,8 +419,14 @@ class McapFile:
         try:
             c = rec.parse_chunk(self.buf, ch.offset + 9, ch.offset + ch.length)
             data = self._records(c, number, check_crc=True)  # once per chunk: views are kept
-        except rec.RecordError as e:
-            raise BagError(f"{self.path}: chunk at offset {ch.offset} is corrupt: {e}") from None
+        except (rec.RecordError, BagError) as e:
+            reason = str(e)
+            bad = BadRange(ch.offset, ch.length, reason, ch.start, ch.end, self.summary_topics.get(ch.offset, ()))
+            origin = self.stats.start if self.stats else 0
+            raise BagError(
+                f"{self.path} is corrupt: {bad.describe(origin)}; `rollout bag check` lists every bad chunk, "
+                "`rollout bag repair` keeps the rest"
+            ) from None
         if c.compression:
             self._cache[number] = data
             if len(self._cache) > _CACHE_CHUNKS:

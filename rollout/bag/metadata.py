@@ -137,11 +137,16 @@ def folder_files(folder: Path) -> list[Path]:
 
         try:
             doc = yaml.safe_load(meta.read_text())
-            info = doc["rosbag2_bagfile_information"]
-            storage = info.get("storage_identifier", "")
-            names = [Path(str(p)).name for p in info["relative_file_paths"]]
-        except (yaml.YAMLError, KeyError, TypeError, UnicodeDecodeError) as e:
-            raise BagError(f"{meta} is not a valid rosbag2 metadata file ({type(e).__name__}: {e})") from None
+        except (yaml.YAMLError, UnicodeDecodeError, OSError) as e:
+            raise BagError(f"{meta} is not a valid rosbag2 metadata file ({type(e).__name__})") from None
+        info = doc.get("rosbag2_bagfile_information") if isinstance(doc, dict) else None
+        if not isinstance(info, dict):
+            raise BagError(f"{meta} is not a valid rosbag2 metadata file: rosbag2_bagfile_information must be a mapping")
+        storage = info.get("storage_identifier", "")
+        listed = info.get("relative_file_paths")
+        if not isinstance(listed, list) or not all(isinstance(p, str) and p for p in listed):
+            raise BagError(f"{meta} is not a valid rosbag2 metadata file: relative_file_paths must be a list of file names")
+        names = [Path(p).name for p in listed]
         if storage != "mcap":
             raise BagError(f"{folder} is a rosbag2 bag with storage {storage!r}; only mcap bags are supported")
         paths = [folder / n for n in names]

@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollout.errors import BagError
+
 MAGIC = b"\x89MCAP0\r\n"
 PROFILE = "ros2"
 
@@ -43,7 +45,7 @@ U64 = struct.Struct("<Q")
 INDEX_ENTRY = struct.Struct("<QQ")
 
 
-class RecordError(ValueError):
+class RecordError(BagError):
     """Bytes that are not a well-formed MCAP record where one should be."""
 
 

@@ -6,14 +6,14 @@
 
 The layout is the one rosbag2's MCAP storage plugin writes (profile `ros2`, `ros2msg` schemas
 with their dependencies, `cdr` channels carrying `offered_qos_profiles` and `topic_type_hash`,
-chunks with message indexes, a summary with Statistics and chunk indexes); see
-/work/notes/rosbag2_facts.md. Differences, all within the MCAP spec: a message as large as a
-chunk is written as a chunk of its own (flushed before it, streamed without being copied), and
-the header's library string names rollout.
+chunks with message indexes, a summary with Statistics and chunk indexes). The records are
+written by the `mcap` library's Writer, with chunk and summary CRCs on; what is ours is the
+rosbag2 layer around it: folders, splitting, metadata.yaml, QoS and type-hash metadata, and a
+chunk of its own for a message as large as a chunk (the chunk in progress is flushed before it).
 
-Crash safety: the file is only ever appended to, each chunk with one `writev`, so a process
-killed at any point leaves every chunk written before it intact; `repair()` turns such a file
-back into an indexed one. A path ending in `.mcap` gives a bare file; any other path a rosbag2
+Crash safety: the file is only ever appended to, each record the writer hands over in one
+unbuffered write, so a process killed at any point leaves every chunk written before it intact;
+`repair()` turns such a file back into an indexed one. A path ending in `.mcap` gives a bare file; any other path a rosbag2
 folder, which can be split by size or duration into `<name>_0.mcap`, `<name>_1.mcap`, ...
 """
 
@@ -22,8 +22,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import zlib
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -31,7 +29,9 @@ from typing import Any
 
 from rollout import __version__
 from rollout.bag import records as rec
-from rollout.bag.compression import Compression, Compressor, Level
+from mcap.writer import CompressionType, Writer
+
+from rollout.bag.compression import Compression
 from rollout.bag.metadata import FileEntry, TopicEntry, metadata_yaml, offered_qos_yaml, write_metadata
 from rollout.errors import BagError
 
@@ -40,6 +40,7 @@ LIBRARY = f"rollout {__version__}"
 SCHEMA_ENCODING = "ros2msg"
 MESSAGE_ENCODING = "cdr"
 
+_COMPRESSION = {"none": CompressionType.NONE, "lz4": CompressionType.LZ4, "zstd": CompressionType.ZSTD}
 _NAME_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -65,177 +66,90 @@ def full_type_name(name: str) -> str:
     raise BagError(f"message type {name!r} must look like pkg/msg/Name")
 
 
-class _McapFile:
-    """One MCAP file, written append-only; chunk records stay in memory until the chunk ends."""
+class _AppendOnlyFile:
+    """The stream the `mcap` writer writes to: every record it hands over goes to the file at once,
+    whole (no user-space buffer), so a process killed at any point leaves every earlier chunk intact."""
 
-    def __init__(self, path: Path, compressor: Compressor, chunk_size: int, chunk_crc: bool) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as e:
             raise BagError(f"cannot create {path}: {e.strerror}") from None
         self.size = 0
-        self._compressor = compressor
-        self._chunk_size = chunk_size
-        self._crc = chunk_crc
-        self._schemas: dict[int, bytes] = {}
-        self._channels: dict[int, tuple[int, bytes]] = {}
-        self._written_schemas: set[int] = set()
-        self._written_channels: set[int] = set()
-        self._chunk = bytearray()
-        self._index: dict[int, array] = {}
-        self._chunk_start = self._chunk_end = 0
-        self._chunk_indexes: list[rec.ChunkIndex] = []
-        self.stats = rec.Statistics()
-        self._write([rec.MAGIC, rec.header(LIBRARY)])
 
-    # -- low level
-
-    def _write(self, parts: list[Any]) -> None:
-        """Append `parts` with as few syscalls as the kernel allows (normally one)."""
-        views = [memoryview(p).cast("B") for p in parts]
-        total = sum(v.nbytes for v in views)
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
         try:
-            while views:
-                n = os.writev(self._fd, views)
+            while view.nbytes:
+                n = os.write(self._fd, view)
                 self.size += n
-                total -= n
-                while views and n >= views[0].nbytes:
-                    n -= views[0].nbytes
-                    views.pop(0)
-                if views and n:
-                    views[0] = views[0][n:]
+                view = view[n:]
         except OSError as e:
             raise BagError(f"cannot write {self.path}: {e.strerror}") from None
+        return len(data)
 
-    def add_schema(self, schema_id: int, name: str, data: bytes) -> None:
-        self._schemas[schema_id] = rec.schema(schema_id, name, SCHEMA_ENCODING, data)
+    def tell(self) -> int:
+        return self.size
 
-    def add_channel(self, channel_id: int, schema_id: int, topic: str, metadata: dict[str, str]) -> None:
-        self._channels[channel_id] = (schema_id, rec.channel(channel_id, schema_id, topic, MESSAGE_ENCODING, metadata))
-
-    def _definitions(self, channel_id: int) -> bytes:
-        """Schema and channel records still to be written before the first message on `channel_id`."""
-        if channel_id in self._written_channels:
-            return b""
-        schema_id, channel_record = self._channels[channel_id]
-        out = b""
-        if schema_id not in self._written_schemas:
-            out = self._schemas[schema_id]
-            self._written_schemas.add(schema_id)
-            self.stats.schema_count += 1
-        self._written_channels.add(channel_id)
-        self.stats.channel_count += 1
-        return out + channel_record
-
-    # -- messages and chunks
-
-    def write(self, channel_id: int, data: Any, log_time: int, publish_time: int, sequence: int) -> None:
-        view = memoryview(data).cast("B")
-        size = view.nbytes
-        s = self.stats
-        if s.message_count == 0:
-            s.start = s.end = log_time
-        elif log_time < s.start:
-            s.start = log_time
-        elif log_time > s.end:
-            s.end = log_time
-        s.message_count += 1
-        s.channel_message_counts[channel_id] = s.channel_message_counts.get(channel_id, 0) + 1
-        head = rec.message_head(channel_id, sequence, log_time, publish_time, size)
-        if size + len(head) >= self._chunk_size:
-            self.finish_chunk()  # a big message gets a chunk of its own
-            self._write_own_chunk(channel_id, head, view, log_time)
-            return
-        chunk = self._chunk
-        if not chunk:
-            self._chunk_start = self._chunk_end = log_time
-        elif log_time < self._chunk_start:
-            self._chunk_start = log_time
-        elif log_time > self._chunk_end:
-            self._chunk_end = log_time
-        chunk += self._definitions(channel_id)
-        entries = self._index.get(channel_id)
-        if entries is None:
-            entries = self._index[channel_id] = array("Q")
-        entries.append(log_time)
-        entries.append(len(chunk))
-        chunk += head
-        chunk += view
-        if len(chunk) >= self._chunk_size:
-            self.finish_chunk()
-
-    def _index_records(self, index: dict[int, array], start: int) -> tuple[list[bytes], dict[int, int]]:
-        parts, offsets, pos = [], {}, start
-        for channel_id, entries in index.items():
-            offsets[channel_id] = pos
-            r = rec.message_index(channel_id, entries.tobytes())
-            parts.append(r)
-            pos += len(r)
-        return parts, offsets
-
-    def _emit_chunk(self, parts: list[Any], size: int, start: int, end: int, index: dict[int, array]) -> None:
-        crc = 0
-        if self._crc:
-            for p in parts:
-                crc = zlib.crc32(p, crc)
-        packed = self._compressor.compress(parts, size)
-        if packed is not None:
-            parts, name, stored = [packed], self._compressor.name, len(packed)
-        else:
-            name, stored = "", size
-        head = rec.chunk_head(start, end, size, crc, name, stored)
-        offset = self.size
-        length = len(head) + stored
-        index_parts, index_offsets = self._index_records(index, offset + length)
-        self._write([head, *parts, *index_parts])
-        self._chunk_indexes.append(
-            rec.ChunkIndex(
-                start, end, offset, length, index_offsets, sum(len(p) for p in index_parts), name, stored, size
-            )
-        )
-        self.stats.chunk_count += 1
-
-    def _write_own_chunk(self, channel_id: int, head: bytes, view: memoryview, log_time: int) -> None:
-        pre = self._definitions(channel_id) + head
-        index = {channel_id: array("Q", (log_time, len(pre) - len(head)))}
-        self._emit_chunk([pre, view], len(pre) + view.nbytes, log_time, log_time, index)
-
-    def finish_chunk(self) -> None:
-        """Write the chunk in progress, if any."""
-        if not self._chunk:
-            return
-        chunk, index = self._chunk, self._index
-        self._chunk, self._index = bytearray(), {}
-        self._emit_chunk([chunk], len(chunk), self._chunk_start, self._chunk_end, index)
+    def flush(self) -> None:
+        pass
 
     def close(self, fsync: bool) -> None:
-        """Write the last chunk, the summary and the footer, and close the file."""
         try:
-            self.finish_chunk()
-            end = rec.data_end(0)
-            summary_start = self.size + len(end)
-            groups: list[tuple[int, bytes]] = [
-                (rec.OP_SCHEMA, b"".join(self._schemas.values())),
-                (rec.OP_CHANNEL, b"".join(c for _, c in self._channels.values())),
-                (rec.OP_STATISTICS, self.stats.encode()),
-                (rec.OP_CHUNK_INDEX, b"".join(ci.encode() for ci in self._chunk_indexes)),
-            ]
-            body, offsets, pos = [], [], summary_start
-            for op, data in groups:
-                if data:
-                    body.append(data)
-                    offsets.append(rec.summary_offset(op, pos, len(data)))
-                    pos += len(data)
-            summary = b"".join(body + offsets)
-            offsets_start = summary_start + sum(len(b) for b in body)
-            footer = rec.FOOTER.pack(rec.OP_FOOTER, 20, summary_start, offsets_start, 0)[:-4]
-            crc = zlib.crc32(footer, zlib.crc32(summary))
-            self._write([end, summary, footer, rec.U32.pack(crc), rec.MAGIC])
             if fsync:
                 os.fsync(self._fd)
         finally:
             os.close(self._fd)
+
+
+class _McapFile:
+    """One MCAP file written by the `mcap` library's Writer (chunk CRCs, message indexes, summary
+    with statistics), with ids kept equal to the bag's own schema and channel numbers."""
+
+    def __init__(self, path: Path, compression: Compression, chunk_size: int, chunk_crc: bool) -> None:
+        self.path = path
+        self._stream = _AppendOnlyFile(path)
+        self._chunk_size = chunk_size
+        self._writer = Writer(
+            self._stream,  # type: ignore[arg-type]
+            chunk_size=chunk_size,
+            compression=_COMPRESSION[compression],
+            enable_crcs=chunk_crc,
+        )
+        self._writer.start(profile=rec.PROFILE, library=LIBRARY)
+        self._schemas: dict[int, int] = {}  # our schema id -> the writer's
+        self._channels: dict[int, int] = {}
+
+    @property
+    def size(self) -> int:
+        return self._stream.size
+
+    def add_schema(self, schema_id: int, name: str, data: bytes) -> None:
+        self._schemas[schema_id] = self._writer.register_schema(name, SCHEMA_ENCODING, data)
+
+    def add_channel(self, channel_id: int, schema_id: int, topic: str, metadata: dict[str, str]) -> None:
+        self._channels[channel_id] = self._writer.register_channel(
+            topic, MESSAGE_ENCODING, self._schemas[schema_id], metadata
+        )
+
+    def write(self, channel_id: int, data: Any, log_time: int, publish_time: int, sequence: int) -> None:
+        if not isinstance(data, bytes):
+            data = memoryview(data).cast("B")
+        if len(data) >= self._chunk_size:
+            self._writer.flush()  # a big message gets a chunk of its own (it closes as soon as it is added)
+        self._writer.add_message(self._channels[channel_id], log_time, data, publish_time, sequence & 0xFFFFFFFF)
+
+    def finish_chunk(self) -> None:
+        """Write the chunk in progress, if any."""
+        self._writer.flush()
+
+    def close(self, fsync: bool) -> None:
+        """Write the last chunk, the summary and the footer, and close the file."""
+        try:
+            self._writer.finish()
+        finally:
+            self._stream.close(fsync)
 
 
 @dataclass
@@ -268,11 +182,10 @@ class BagWriter:
         path: str | os.PathLike[str],
         *,
         compression: Compression = "none",
-        compression_level: Level = "default",
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         split_size: int = 0,
         split_duration: float = 0.0,
-        chunk_crc: bool = False,
+        chunk_crc: bool = True,
         fsync: bool = False,
         custom_data: dict[str, str] | None = None,
     ) -> None:
@@ -283,12 +196,12 @@ class BagWriter:
                 path ending in `.mcap` for a single bare file. Must not exist yet (an empty
                 folder is accepted).
             compression: chunk compression, "none" (rosbag2's default), "lz4" or "zstd".
-            compression_level: libmcap's level names: fastest, fast, default, slow, slowest.
             chunk_size: bytes of records per chunk before it is written (libmcap's 768 KiB).
             split_size: start a new file once the current one reaches this many bytes (0: never).
             split_duration: start a new file when a message is more than this many seconds
                 after the current file's first message (0: never).
-            chunk_crc: store a CRC32 of each chunk (rosbag2 turns them off by default).
+            chunk_crc: store a CRC-32 of each chunk and of the summary, checked on every read (the
+                `mcap` writer's default; costs nothing measurable, bench/bag_write.py).
             fsync: fsync each file when it is closed.
             custom_data: string pairs for metadata.yaml's `custom_data` (folder bags).
         """
@@ -311,7 +224,9 @@ class BagWriter:
             if p.exists() and (not p.is_dir() or any(p.iterdir())):
                 raise BagError(f"{p} already exists and is not an empty folder; choose another output path")
             p.mkdir(parents=True, exist_ok=True)
-        self._compressor = Compressor(compression, compression_level)
+        if compression not in _COMPRESSION:
+            raise BagError(f"unknown compression {compression!r}; choose none, lz4 or zstd")
+        self._compression = compression
         self._chunk_size = chunk_size
         self._chunk_crc = chunk_crc
         self._fsync = fsync
@@ -332,7 +247,7 @@ class BagWriter:
             path = self.path
         else:
             path = self.path / f"{self.path.name}_{len(self._files)}.mcap"
-        self._file = _McapFile(path, self._compressor, self._chunk_size, self._chunk_crc)
+        self._file = _McapFile(path, self._compression, self._chunk_size, self._chunk_crc)
         self._files.append(_FileStats(path))
         for name, (schema_id, data) in self._schemas.items():
             self._file.add_schema(schema_id, name, data)

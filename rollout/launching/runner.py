@@ -1,8 +1,11 @@
 """The embedded launcher: every node its own process, output prefixed with its name.
 
-It hosts the zenoh router for its nodes (unless one already answers), stops all nodes in reverse
-start order on Ctrl-C/SIGTERM or when a `shutdown_on_exit` node ends, and exits non-zero when a
-node failed.
+Each launch hosts a zenoh router for its nodes, a graph of their own (on `ROLLOUT_ROUTER`'s port
+when free, else a fresh one; `join=True` joins the graph there instead), so two launches never
+record each other. It stops all nodes in reverse start order on Ctrl-C/SIGTERM or when a
+`shutdown_on_exit` node ends, and exits non-zero when a node failed. Killed outright, it takes
+its nodes with it: each gets SIGTERM from the kernel (PR_SET_PDEATHSIG) and sees the end of a
+pipe from the launcher, and ends itself if still running shortly after.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -57,12 +60,17 @@ def load_launch_file(path: Path) -> ModuleType:
     return module
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the launcher dies, so no node outlives it."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
+def _die_with(parent: int) -> Callable[[], None]:
+    def set_up() -> None:
+        """In the child: get SIGTERM if the launcher dies, so no node outlives it."""
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except OSError:
+            pass
+        if os.getppid() != parent:  # the launcher died before prctl: no signal will come
+            os._exit(1)
+
+    return set_up
 
 
 @dataclass
@@ -82,6 +90,8 @@ class Launcher:
         self._print_lock = threading.Lock()
         self._running: list[_Running] = []
         self._stop = threading.Event()
+        # nodes hold the read end; it reads end-of-file once this process is gone, however it died
+        self._alive_r, self._alive_w = os.pipe()
 
     def say(self, who: str, line: str) -> None:
         with self._print_lock:
@@ -93,15 +103,18 @@ class Launcher:
 
     def _start(self, spec: NodeSpec) -> _Running:
         cmd = [sys.executable, "-m", f"rollout.nodes.{spec.executable}", *spec.arguments, *spec.ros_args()]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        from rollout.runtime.context import LAUNCHER_FD
+
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{LAUNCHER_FD: str(self._alive_r)})
         proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
+            pass_fds=(self._alive_r,),
             start_new_session=True,  # Ctrl-C reaches the launcher only; it stops nodes in order
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with(os.getpid()),
         )
         reader = threading.Thread(target=self._pump, args=(spec.node_name, proc.stdout), daemon=True)
         reader.start()
@@ -157,8 +170,31 @@ class Launcher:
             r.reader.join(2.0)
 
 
-def launch(file: str, tokens: Sequence[str]) -> int:
-    """`rollout launch FILE [name:=value ...]`: run the graph; returns the exit code."""
+def _open_graph(join: bool) -> tuple[str, bool]:
+    """Start this launch's zenoh session (hosting its router unless `join`); the endpoint its
+    nodes get in `ROLLOUT_ROUTER`, and whether that graph was already running."""
+    from rollout import runtime
+    from rollout.errors import PortInUseError
+    from rollout.runtime.context import launch_endpoint
+
+    for attempt in range(5):
+        endpoint, joining = launch_endpoint(join=join)
+        os.environ["ROLLOUT_ROUTER"] = endpoint  # for this process's session and every node's
+        try:
+            runtime.init([], signals=False, as_router=None if join else True)
+            return endpoint, joining
+        except PortInUseError:  # another launch took the port between the check and the bind
+            if join or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def launch(file: str, tokens: Sequence[str], *, join: bool = False) -> int:
+    """`rollout launch FILE [name:=value ...]`: run the graph; returns the exit code.
+
+    join: run the nodes in the graph whose router is at `ROLLOUT_ROUTER` (or host it there),
+    instead of a graph of their own.
+    """
     from rollout import runtime
 
     module = load_launch_file(find_launch_file(file))
@@ -171,7 +207,12 @@ def launch(file: str, tokens: Sequence[str]) -> int:
     launcher = Launcher(specs)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, launcher.request_stop)
-    runtime.init([], signals=False)  # host the router for the nodes when none answers
+    if runtime.backend() == "zenoh":
+        endpoint, joined = _open_graph(join)
+        how = "joined the running graph" if joined else "hosted for this launch"
+        launcher.say("launch", f"graph: {endpoint} ({how}; ROLLOUT_ROUTER={endpoint} rollout node list)")
+    else:
+        runtime.init([], signals=False)
     try:
         return launcher.run()
     finally:

@@ -2,9 +2,18 @@
 
 Network: never multicast. A process connects to the router endpoint (`ROLLOUT_ROUTER`, default
 `tcp/127.0.0.1:7447`, rmw_zenoh's router port) when something answers there; otherwise it becomes
-the router itself, so `rollout run` works alone and `rollout launch` hosts the router for its
-nodes. Every session also listens on a fresh loopback port, and gossip lets peers connect to each
-other directly, so traffic does not go through the router and outlives it.
+the router itself, so `rollout run` works alone. Every session also listens on a fresh loopback
+port, and gossip lets peers connect to each other directly, so traffic does not go through the
+router and outlives it.
+
+A graph is the set of processes that share one router. `rollout launch` gives its nodes a graph
+of their own (`launch_endpoint`): it hosts the router on `ROLLOUT_ROUTER`'s port when that is
+free and on a fresh loopback port when it is not, so two launches on one machine never see each
+other's topics; joining an existing graph is something the user asks for (`--join`).
+
+A node started by the launcher watches a pipe from it (`ROLLOUT_LAUNCHER_FD`): when the launcher
+dies, even by SIGKILL, the pipe reads end-of-file, the node shuts down, and if it has not exited
+`ORPHAN_EXIT` s later the process ends itself, so no node outlives its launcher by more than that.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from rollout.runtime.executor import Executor
 from rollout.runtime.names import ADMIN_SPACE, Entity, domain_id, parse_token
 
 DEFAULT_ROUTER = "tcp/127.0.0.1:7447"
+LAUNCHER_FD = "ROLLOUT_LAUNCHER_FD"
+ORPHAN_EXIT = 1.6  # seconds an orphaned node has to finish its files before it ends itself
 
 
 def router_endpoint() -> str:
@@ -52,6 +63,29 @@ def router_answers(endpoint: str, timeout: float = 0.3) -> bool:
             return True
     except OSError:
         return False
+
+
+def free_endpoint() -> str:
+    """A loopback endpoint on a port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp/127.0.0.1:{s.getsockname()[1]}"
+
+
+def launch_endpoint(*, join: bool) -> tuple[str, bool]:
+    """The router endpoint a launch uses for its nodes, and whether it joins a running graph.
+
+    join: use `ROLLOUT_ROUTER` as it is (connect to the graph there, or host it when nothing
+    answers). Otherwise the launch hosts a graph of its own: on `ROLLOUT_ROUTER`'s port when it is
+    free, so ROS 2 tools and `rollout node list` reach the first launch as before, and on a fresh
+    loopback port when another graph holds it.
+    """
+    endpoint = router_endpoint()
+    if join:
+        return endpoint, router_answers(endpoint)
+    if router_answers(endpoint):
+        return free_endpoint(), False
+    return endpoint, False
 
 
 def _config(mode: str, connect: list[str], listen: list[str]) -> zenoh.Config:
@@ -189,6 +223,14 @@ class Context:
         self._closed = False
         self.retired: list[object] = []  # zenoh publishers of destroyed nodes, undeclared by session.close()
         self.pumps: list[threading.Thread] = []  # keep-all subscriptions' threads, done once the session closes
+        self.orphaned_at: float | None = None  # monotonic time the launcher was found gone
+        _watch_launcher(self)
+
+    def stop_time_left(self) -> float | None:
+        """Seconds left before this orphaned process ends itself (None: its launcher is alive)."""
+        if self.orphaned_at is None:
+            return None
+        return max(0.0, self.orphaned_at + ORPHAN_EXIT - time.monotonic())
 
     def next_id(self) -> int:
         with self._ids_lock:
@@ -212,6 +254,28 @@ class Context:
             self.retired.clear()
             for pump in self.pumps:  # a thread still in zenoh at interpreter exit aborts the process
                 pump.join(1.0)
+
+
+def _watch_launcher(ctx: Context) -> None:
+    """Shut down when the launcher that started this process dies (its pipe reads end-of-file)."""
+    raw = os.environ.pop(LAUNCHER_FD, "")  # for this process only, not for anything it starts
+    if not raw.isdigit():
+        return
+    fd = int(raw)
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 1):
+                pass
+        except OSError:
+            pass
+        ctx.orphaned_at = time.monotonic()
+        # the backstop is the kernel's: SIGALRM's default action ends the process even while a call
+        # into zenoh holds the interpreter lock (a Python timer or handler would never run then)
+        signal.setitimer(signal.ITIMER_REAL, ORPHAN_EXIT)
+        ctx.request_shutdown(1)
+
+    threading.Thread(target=watch, name="launcher-watch", daemon=True).start()
 
 
 _context: Context | None = None
