@@ -2,6 +2,7 @@
 
     ros2 run rollout to_npz rollouts/rollout_20250101_120000
     rollout run to_npz BAG -o out.npz --envs 0-3 --steps 100:500 --extra reward_terms,flags
+    rollout run to_npz host1_bag host2_bag -o all.npz    # shards (one per rank/host), envs concatenated
 
 Reads /rollout/state, /rollout/action and /rollout/reward_terms; steps present in all three
 become the T rows. Shapes and dtypes: see `rollout.export` and the README's NPZ schema.
@@ -16,6 +17,7 @@ from tqdm import tqdm
 
 from rollout.cli_errors import user_errors_exit
 from rollout.errors import RolloutError
+from rollout.export.sharded import is_sharded, rollout_set_to_npz
 from rollout.export.to_npz import EXTRAS, bag_to_npz
 from rollout.runtime.params import parse_env_ids
 
@@ -74,7 +76,7 @@ class ProgressBars:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="to_npz", description="Convert a rollout bag into an .npz file.")
-    p.add_argument("bag", help="bag folder or .mcap file")
+    p.add_argument("bag", nargs="+", help="bag folder or .mcap file; several (or one of namespaced sims): shards read as one rollout")
     p.add_argument("-o", "--output", help="output .npz (default: next to the bag, <bag>.npz)")
     p.add_argument("--envs", help="envs to keep, e.g. 0,3,5-7 (default all)")
     p.add_argument("--steps", help="control steps START:STOP to keep (stop excluded), e.g. 100:500")
@@ -93,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         args = args[: args.index("--ros-args")]
     a = build_parser().parse_args(args)
     bars = ProgressBars(enabled=not a.no_progress)
+    convert = bag_to_npz if not is_sharded(a.bag) else rollout_set_to_npz
     try:
-        written = bag_to_npz(
-            a.bag,
+        written = convert(
+            a.bag if convert is rollout_set_to_npz else a.bag[0],
             a.output,
             envs=parse_envs(a.envs) if a.envs else None,
             steps=parse_range(a.steps, int, "--steps") if a.steps else None,
