@@ -133,13 +133,14 @@ def _config(mode: str, connect: list[str], listen: list[str]) -> zenoh.Config:
         "timestamping": {"enabled": {"router": True, "peer": True, "client": True}},
         # rmw_zenoh's values: a BLOCK publisher whose subscriber stalls (a recorder on a slow disk) closes
         # the link only after 60 s (zenoh: 5 s), and a closing session gets lease / keep_alive = 30 s
-        # (zenoh: 2.5 s) to flush what is still queued for a slow subscriber, instead of dropping it
+        # (zenoh: 2.5 s) to flush what is still queued for a slow subscriber, instead of dropping it;
+        # both follow ROLLOUT_LEASE (a short lease must also stop a publisher blocked on a dead link)
         "transport": {
             "link": {
                 "tx": {
                     "lease": lease,
                     "keep_alive": 4 if lease < 10_000 else 2,
-                    "queue": {"congestion_control": {"block": {"wait_before_close": 60_000_000}}},
+                    "queue": {"congestion_control": {"block": {"wait_before_close": lease * 1000}}},
                 }
             }
         },
