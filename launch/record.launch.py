@@ -25,6 +25,7 @@ ARGS = [
     Arg("view", "false", "also open the live web viewer", bool),
     Arg("port", "8080", "viewer port", int, minimum=1),
     Arg("video", "", "also write an MP4 of the run to this path"),
+    Arg("namespace", "", "publish under /<namespace> (one per rank or host; bags of several read as one rollout)"),
 ]
 DEFAULT_STEPS = 500
 
@@ -42,6 +43,8 @@ def nodes(a: dict) -> list[NodeSpec]:
     view = a["view"]
     realtime = view if a["realtime"] == "auto" else a["realtime"] == "true"
     video = a["video"] != ""
+    if a["namespace"] and (view or video):
+        raise LaunchError("namespace:= records only: the viewer and the video take the plain /rollout topics")
     takers = 1 + video + view  # recorder, encoder, viewer: nothing is stepped before they all listen
     graph = [
         NodeSpec("recorder", params={"out": a["out"], "compression": a["compression"]}),
@@ -57,6 +60,7 @@ def nodes(a: dict) -> list[NodeSpec]:
                 "tf_envs": a["tf_envs"],
                 "realtime": realtime,
                 "wait_for_subscribers": takers,
+                "namespace": a["namespace"],
             },
             shutdown_on_exit=True,
         ),
