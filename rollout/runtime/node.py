@@ -176,8 +176,11 @@ class Subscription:
         channel = self._sub.handler
         for sample in channel:  # ends when the subscriber is undeclared
             batch = [sample]
-            while len(batch) < KEEP_ALL_CHANNEL and (more := channel.try_recv()) is not None:
-                batch.append(more)
+            try:
+                while len(batch) < KEEP_ALL_CHANNEL and (more := channel.try_recv()) is not None:
+                    batch.append(more)
+            except zenoh.ZError:  # closed: hand over what came, then the loop ends
+                pass
             items = [(s.payload.to_bytes(), s.attachment) for s in batch]
             self._mailbox.put_many(items, [len(data) for data, _ in items])
 
