@@ -3,6 +3,7 @@
     python bench/scale.py            # 4096 envs, 300 steps, two configurations
     python bench/scale.py --quick    # 100 steps
     python bench/scale.py --num-envs 1024 --env synthetic:humanoid
+    python bench/scale.py --profile-recorder   # where the recorder's time goes (cProfile, its spinning thread)
 
 Runs `rollout launch record.launch.py env:=synthetic:humanoid num_envs:=N steps:=S` (made-up
 data at Humanoid's sizes, obs 376, 13 bodies: ~8.6 MB per step at N=4096, drawn as Humanoid's
@@ -111,6 +112,31 @@ def run_graph(env: str, num_envs: int, steps: int, *, with_takers: bool, work: P
             "nodes": dict(sampler.last)}  # fmt: skip
 
 
+def profile_recorder(num_envs: int, steps: int, work: Path) -> None:
+    """Run the recorder under cProfile while a synthetic sim publishes `steps` steps; print its top calls."""
+    import pstats
+
+    environ = dict(os.environ, ROLLOUT_ROUTER=f"tcp/127.0.0.1:{free_port()}")
+    out, bag = work / "recorder.prof", work / "bag_prof"
+    rec = subprocess.Popen([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "rollout.nodes.recorder",
+                            "--ros-args", "-p", f"out:={bag}"], env=environ, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    subprocess.run([sys.executable, "-m", "rollout.nodes.sim", "--ros-args", "-p", "env:=synthetic",
+                    "-p", f"num_envs:={num_envs}", "-p", f"steps:={steps}", "-p", "wait_for_subscribers:=1"],
+                   env=environ, check=True, capture_output=True)  # fmt: skip
+    time.sleep(1.0)
+    rec.send_signal(2)
+    rec.communicate(timeout=120)
+    size = sum(f.stat().st_size for f in bag.rglob("*.mcap"))
+    step = size // max(steps, 1)
+    floor = memcpy_ms(step)
+    print(f"recorder profile: {steps} steps, {size / 1e6:.0f} MB written; memcpy of a step's {step / 1e6:.1f} MB "
+          f"here: {floor:.2f} ms ({step / floor / 1e6:.1f} GB/s), so {steps * floor / 1e3:.2f} s per pass over the data")
+    print("top calls by own time:")
+    stats = pstats.Stats(str(out))
+    stats.sort_stats("tottime").print_stats(8)
+
+
 def memcpy_ms(nbytes: int) -> float:
     src = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
     dst = np.empty_like(src)
@@ -140,10 +166,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="default 300 (--quick 100)")
     p.add_argument("--env", default="synthetic:humanoid")
     p.add_argument("--tmpfs-dir", default="/dev/shm")
+    p.add_argument("--profile-recorder", action="store_true", help="only profile the recorder")
     a = p.parse_args()
     steps = a.steps or (100 if a.quick else 300)
     work = Path(tempfile.mkdtemp(prefix="rollout_scale_", dir=a.tmpfs_dir if os.path.isdir(a.tmpfs_dir) else None))
     try:
+        if a.profile_recorder:
+            return profile_recorder(a.num_envs, steps, work)
         print(f"{a.num_envs} envs, env {a.env}, {steps} steps, bag in {work} ({os.cpu_count()} cores, shared: noisy)")
         alone = run_graph(a.env, a.num_envs, steps, with_takers=False, work=work)
         full = run_graph(a.env, a.num_envs, steps, with_takers=True, work=work)
