@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rollout.bag import Bag
-from rollout.bag.shards import ShardView, shards_of
+from rollout.bag.shards import ShardView, namespaces, shards_of
 from rollout.errors import BagError
 from rollout.export.npzfile import NpzWriter
 from rollout.export.to_npz import Progress, Rollout, Written, _check_extras, default_output, read_rollout
@@ -135,7 +135,7 @@ def is_sharded(paths: Sequence[str | os.PathLike[str]]) -> bool:
     if len(paths) != 1:
         return True
     with Bag(paths[0]) as bag:
-        return len(shards_of([bag])) > 1 or "/rollout/state" not in bag.topics
+        return namespaces(bag) not in ([], [""])  # a plain bag, or none at all: `bag_to_npz` says what is wrong
 
 
 def rollout_set_to_npz(
