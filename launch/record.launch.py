@@ -36,6 +36,7 @@ ARGS = [
     Arg("video", "", "also write an MP4 of the run to this path"),
     Arg("foxglove", "false", "also serve the live graph to Foxglove (ws://127.0.0.1:<foxglove_port>)", bool),
     Arg("foxglove_port", "8765", "Foxglove WebSocket port", int, minimum=1),
+    Arg("namespace", "", "publish under /<namespace> (one per rank or host; bags of several read as one rollout)"),
 ]
 DEFAULT_STEPS = 500
 
@@ -59,6 +60,8 @@ def nodes(a: dict) -> list[NodeSpec]:
     view, foxglove = a["view"], a["foxglove"]
     realtime = (view or foxglove) if a["realtime"] == "auto" else a["realtime"] == "true"
     video = a["video"] != ""
+    if a["namespace"] and (view or video):
+        raise LaunchError("namespace:= records only: the viewer and the video take the plain /rollout topics")
     keep = view and a["keep_view"]
     takers = 1 + video + view  # recorder, encoder, viewer: nothing is stepped before they all listen
     graph = [
@@ -77,6 +80,7 @@ def nodes(a: dict) -> list[NodeSpec]:
                 "tf_envs": a["tf_envs"],
                 "realtime": realtime,
                 "wait_for_subscribers": takers,
+                "namespace": a["namespace"],
             },
             shutdown_on_exit=not keep,
         ),

@@ -37,7 +37,7 @@ class RecorderParams:
     out: str = ""
     """Bag path: a folder (rosbag2 layout) or a file ending in .mcap (default rollouts/rollout_<time>)."""
     topics: str = ""
-    """Topics to record, comma separated, '*' wildcards allowed (default: the rollout topics)."""
+    """Topics to record, comma separated, '*' wildcards allowed (default: the rollout topics, under any namespace)."""
     exclude: str = ""
     """Topics not to record, comma separated, '*' wildcards allowed."""
     all: bool = False
@@ -61,31 +61,45 @@ class RecorderParams:
 
 
 def topic_filter(p: RecorderParams) -> Callable[[str], bool]:
-    include = [t.strip() for t in p.topics.split(",") if t.strip()] or (["*"] if p.all else list(topics.RECORDED))
+    include = [t.strip() for t in p.topics.split(",") if t.strip()] or (["*"] if p.all else [])
     exclude = [t.strip() for t in p.exclude.split(",") if t.strip()]
 
     def wanted(name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, pat) for pat in include) and not any(
-            fnmatch.fnmatchcase(name, pat) for pat in exclude
-        )
+        # by default the rollout topics of every sim: /rollout/state, /rank0/rollout/state, ...
+        included = any(fnmatch.fnmatchcase(name, pat) for pat in include) if include else topics.split_namespace(name) is not None
+        return included and not any(fnmatch.fnmatchcase(name, pat) for pat in exclude)
 
     return wanted
 
 
 class GapCounter:
-    """Messages missing between consecutive sequence numbers of each publisher."""
+    """Messages missing between consecutive sequence numbers of each publisher, as exact ranges."""
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, bytes], int] = {}
-        self.missing: dict[str, int] = {}
+        self.ranges: dict[str, list[tuple[int, int]]] = {}  # topic -> [(first, last) missing sequence numbers]
 
-    def see(self, topic: str, gid: bytes, seq: int) -> None:
+    def see(self, topic: str, gid: bytes, seq: int) -> tuple[int, int] | None:
+        """Note a message; returns the range of sequence numbers it shows missing, if any."""
         if not seq:
-            return
+            return None
         last = self._last.get((topic, gid))
-        if last is not None and seq > last + 1:
-            self.missing[topic] = self.missing.get(topic, 0) + seq - last - 1
         self._last[(topic, gid)] = seq
+        if last is not None and seq > last + 1:
+            gap = (last + 1, seq - 1)
+            self.ranges.setdefault(topic, []).append(gap)
+            return gap
+        return None
+
+    @property
+    def missing(self) -> dict[str, int]:
+        """topic -> messages missing."""
+        return {t: sum(b - a + 1 for a, b in r) for t, r in self.ranges.items()}
+
+    def describe(self, topic: str) -> str:
+        spans = [f"{a}" if a == b else f"{a}-{b}" for a, b in self.ranges[topic]]
+        shown = ", ".join(spans[:8]) + (f", ... ({len(spans)} gaps)" if len(spans) > 8 else "")
+        return f"{topic} is missing {self.missing[topic]} messages (sequence numbers {shown})"
 
 
 class SourceCheck:
@@ -170,12 +184,16 @@ class Recorder(Node):
             publish_time=info["source_timestamp"] or info["received_timestamp"],
             sequence=info["publication_sequence_number"],
         )
-        self.gaps.see(topic, info["publisher_gid"], info["publication_sequence_number"])
+        gap = self.gaps.see(topic, info["publisher_gid"], info["publication_sequence_number"])
+        if gap is not None:
+            n = gap[1] - gap[0] + 1
+            self.get_logger().warning(f"{topic}: {n} messages never arrived (sequence numbers {gap[0]}-{gap[1]})")
         if self.sources.see(topic, info["publisher_gid"]):
             others = sorted({e.node for e in self.publishers() if e.topic == topic})
             self.get_logger().warning(
                 f"a second publisher sends on {topic} ({', '.join(others) or 'unknown node'}): this bag now mixes "
-                "two sources; record each run in its own graph (every `rollout launch` hosts one)"
+                "two sources; record each run in its own graph (every `rollout launch` hosts one), or give each sim "
+                "its own namespace (namespace:=rank0)"
             )
         self.last_message = time.monotonic()
         if topic == topics.STATE:
@@ -204,7 +222,7 @@ class Recorder(Node):
         lines = [f"bag: {path}"]
         lines += [f"  {topic}: {n} messages" for topic, n in counts.items()]
         if self.gaps.missing:
-            lines += [f"  gap: {topic} is missing {n} messages" for topic, n in self.gaps.missing.items()]
+            lines += [f"  gap: {self.gaps.describe(topic)}" for topic in self.gaps.ranges]
         else:
             lines.append("  no gaps")
         lines += [f"  mixed: {topic} came from {n} publishers" for topic, n in self.sources.mixed.items()]

@@ -3,7 +3,8 @@
 Publishes /rollout/state, /rollout/action, /rollout/reward_terms, /rollout/episodes,
 /rollout/base_poses (PoseArray), /tf for `tf_envs`, and, latched, /rollout/robot and
 /robot_description (URDF). Service /sim/set_policy_enabled (std_srvs/SetBool) switches the
-policy off (zero actions) and on again while running.
+policy off (zero actions) and on again while running. With `namespace:=rank0` all of them
+move under /rank0 (one sim per rank or host in a shared graph).
 
     rollout run sim --ros-args -p num_envs:=16 -p policy:=policy.pt2 -p steps:=500
 """
@@ -56,6 +57,9 @@ class SimParams:
     """Seconds to wait for those subscribers before giving up."""
     torch_threads: int = 1
     """Torch threads for the policy (one is fastest on small machines)."""
+    namespace: str = ""
+    """Publish every topic and the service under this namespace, e.g. "rank0" gives /rank0/rollout/state:
+    sims sharing a graph (training ranks, hosts) stay apart, and bags of several read as one rollout."""
 
 
 def tf_env_ids(text: str, num_envs: int) -> list[int]:
@@ -104,11 +108,14 @@ class Sim(Node):
         identity = RunIdentity(seed=p.seed, policy=self.policy.name, policy_sha256=self.policy.sha256)
         self.messages = RolloutMessages(info, identity, tf_envs=tf_env_ids(p.tf_envs, p.num_envs))
         self.pubs = {
-            topic: self.create_publisher(type_name, topic, LATCHED if topic in LATCHED_TOPICS else LOSSLESS)
+            topic: self.create_publisher(
+                type_name, topics.namespaced(topic, p.namespace), LATCHED if topic in LATCHED_TOPICS else LOSSLESS
+            )
             for topic, type_name in self.messages.topic_types.items()
         }
         self.policy_enabled = True
-        self.create_service("std_srvs/srv/SetBool", topics.POLICY_ENABLED_SERVICE, self.on_set_policy)
+        service = topics.namespaced(topics.POLICY_ENABLED_SERVICE, p.namespace)
+        self.create_service("std_srvs/srv/SetBool", service, self.on_set_policy)
         for topic, data in self.messages.latched(time.time_ns()):
             self.pubs[topic].publish(data)
         if p.wait_for_subscribers:
@@ -131,7 +138,7 @@ class Sim(Node):
         if not self.pubs[topics.STATE].wait_for_subscribers(count, timeout):
             if not ok():
                 return  # stopped while waiting
-            raise ParameterError(f"no {count} subscriber(s) on {topics.STATE} within {timeout:g} s")
+            raise ParameterError(f"no {count} subscriber(s) on {self.pubs[topics.STATE].topic_name} within {timeout:g} s")
         deadline = time.monotonic() + 1.0
         for topic, pub in self.pubs.items():
             if topic not in LATCHED_TOPICS:

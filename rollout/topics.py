@@ -22,3 +22,21 @@ RECORDED = (ROBOT, STATE, ACTION, REWARD_TERMS, EPISODES, BASE_POSES, TF, ROBOT_
 
 POLICY_ENABLED_SERVICE = "/sim/set_policy_enabled"  # std_srvs/SetBool
 REPLAY_NODE = "replay"  # rosbag2-style player services live under /replay/<verb>
+
+
+def namespaced(topic: str, namespace: str) -> str:
+    """`topic` under a namespace ("rank0" or "/host1/rank0"): /rank0/rollout/state. Sims that share
+    a graph (training ranks, hosts) publish under their own namespace so their topics stay apart."""
+    ns = namespace.strip("/")
+    return f"/{ns}{topic}" if ns else topic
+
+
+def split_namespace(topic: str) -> tuple[str, str] | None:
+    """(namespace, rollout topic) for a recorded rollout topic under any namespace, else None:
+    "/rank0/rollout/state" -> ("rank0", "/rollout/state"), "/rollout/state" -> ("", "/rollout/state")."""
+    for base in RECORDED:
+        if topic == base:
+            return "", base
+        if topic.endswith(base) and topic[: -len(base)].startswith("/") and len(topic) > len(base) + 1:
+            return topic[1 : -len(base)], base
+    return None

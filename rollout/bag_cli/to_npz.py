@@ -74,7 +74,8 @@ class ProgressBars:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("bag", help="bag folder or .mcap file, or latest (the newest recording under rollouts/)")
+    p.add_argument("bag", nargs="+", help="bag folder or .mcap file, or latest (the newest recording under rollouts/); "
+                   "several (or one of namespaced sims): their shards read as one rollout, envs concatenated")
     p.add_argument("-o", "--output", help="output .npz (default: next to the bag, <bag>.npz)")
     p.add_argument("--envs", help="envs to keep, e.g. 0,3,5-7 (default all)")
     p.add_argument("--steps", help="control steps START:STOP to keep (stop excluded), e.g. 100:500")
@@ -86,12 +87,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from rollout.export.sharded import is_sharded, rollout_set_to_npz
     from rollout.export.to_npz import bag_to_npz
 
+    bags = [resolve_bag(b) for b in args.bag]
+    sharded = is_sharded(bags)
     bars = ProgressBars(enabled=not args.no_progress)
     try:
-        written = bag_to_npz(
-            resolve_bag(args.bag),
+        written = (rollout_set_to_npz if sharded else bag_to_npz)(
+            bags if sharded else bags[0],
             args.output,
             envs=parse_envs(args.envs) if args.envs else None,
             steps=parse_range(args.steps, int, "--steps") if args.steps else None,

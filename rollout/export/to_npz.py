@@ -299,7 +299,7 @@ def read_rollout(
     """Read a rollout from a bag into the NPZ arrays, in memory.
 
     Args:
-        bag: an open `Bag` or a bag path.
+        bag: an open `Bag` (or `ShardView`) or a bag path.
         envs: keep only these envs (in this order); default all.
         steps: keep control steps in [start, stop) (either end None: open).
         sim_time: keep steps whose sim time, seconds, is in [start, stop).
@@ -309,7 +309,7 @@ def read_rollout(
     Returns:
         A `Rollout` whose `arrays` hold obs, act, rew, info, base_pos, base_quat (+ extras).
     """
-    if not isinstance(bag, Bag):
+    if isinstance(bag, (str, os.PathLike)):  # else a Bag, or a shard of one (rollout.bag.shards)
         with Bag(bag) as opened:
             return read_rollout(opened, envs=envs, steps=steps, sim_time=sim_time, extras=extras, progress=progress)
     _check_extras(extras)

@@ -11,6 +11,14 @@ of their own (`launch_endpoint`): it hosts the router on `ROLLOUT_ROUTER`'s port
 free and on a fresh loopback port when it is not, so two launches on one machine never see each
 other's topics; joining an existing graph is something the user asks for (`--join`).
 
+Across machines: a router also links to the routers named in `ROLLOUT_ROUTERS` (comma separated
+`tcp/HOST:PORT`, the other hosts' `ROLLOUT_ROUTER`), retrying in the background until they answer
+and again whenever a link drops, so hosts may start in any order. Give `ROLLOUT_ROUTER` an address
+of this host that the others reach (not 127.0.0.1) on a host that others link to. The link's lease
+(`ROLLOUT_LEASE`, seconds, default 60) is how long a silent link is held open: a network outage
+shorter than it loses nothing (TCP resends, BLOCK publishers wait); a longer one closes the link,
+and the recorder reports the messages that never came as gaps in publishers' sequence numbers.
+
 A node started by the launcher watches a pipe from it (`ROLLOUT_LAUNCHER_FD`): when the launcher
 dies, even by SIGKILL, the pipe reads end-of-file, the node shuts down, and if it has not exited
 `ORPHAN_EXIT` s later the process ends itself, so no node outlives its launcher by more than that.
@@ -36,12 +44,32 @@ from rollout.runtime.executor import Executor
 from rollout.runtime.names import ADMIN_SPACE, Entity, domain_id, parse_token
 
 DEFAULT_ROUTER = "tcp/127.0.0.1:7447"
+DEFAULT_LEASE = 60.0  # seconds; rmw_zenoh's value
 LAUNCHER_FD = "ROLLOUT_LAUNCHER_FD"
 ORPHAN_EXIT = 1.6  # seconds an orphaned node has to finish its files before it ends itself
 
 
 def router_endpoint() -> str:
     return os.environ.get("ROLLOUT_ROUTER", DEFAULT_ROUTER).strip() or DEFAULT_ROUTER
+
+
+def linked_routers() -> list[str]:
+    """Other hosts' router endpoints this process's router links to (`ROLLOUT_ROUTERS`)."""
+    endpoints = [e.strip() for e in os.environ.get("ROLLOUT_ROUTERS", "").split(",") if e.strip()]
+    for e in endpoints:
+        _host_port(e)  # one clear line for a malformed endpoint
+    return endpoints
+
+
+def link_lease_ms() -> int:
+    raw = os.environ.get("ROLLOUT_LEASE", "").strip()
+    try:
+        lease = float(raw) if raw else DEFAULT_LEASE
+        if lease <= 0:
+            raise ValueError
+    except ValueError:
+        raise TransportError(f"ROLLOUT_LEASE must be a positive number of seconds, not {raw!r}") from None
+    return max(1000, round(lease * 1000))
 
 
 def _host_port(endpoint: str) -> tuple[str, int]:
@@ -89,22 +117,30 @@ def launch_endpoint(*, join: bool) -> tuple[str, bool]:
 
 
 def _config(mode: str, connect: list[str], listen: list[str]) -> zenoh.Config:
+    lease = link_lease_ms()
+    if mode == "router":
+        # other hosts' routers: keep trying in the background (they may start later, links drop)
+        links = {"endpoints": linked_routers(), "timeout_ms": -1, "exit_on_failure": False,
+                 "retry": {"period_init_ms": 250, "period_max_ms": 1000, "period_increase_factor": 2}}  # fmt: skip
+    else:
+        links = {"endpoints": connect, "timeout_ms": 3000, "exit_on_failure": True}
     cfg = {
         "mode": mode,
-        "connect": {"endpoints": connect, "timeout_ms": 3000, "exit_on_failure": True},
+        "connect": links,
         "listen": {"endpoints": listen},
         "scouting": {"multicast": {"enabled": False}, "gossip": {"enabled": True}},
         # advanced publishers (transient local) need timestamps, as in rmw_zenoh's configs
         "timestamping": {"enabled": {"router": True, "peer": True, "client": True}},
         # rmw_zenoh's values: a BLOCK publisher whose subscriber stalls (a recorder on a slow disk) closes
         # the link only after 60 s (zenoh: 5 s), and a closing session gets lease / keep_alive = 30 s
-        # (zenoh: 2.5 s) to flush what is still queued for a slow subscriber, instead of dropping it
+        # (zenoh: 2.5 s) to flush what is still queued for a slow subscriber, instead of dropping it;
+        # both follow ROLLOUT_LEASE (a short lease must also stop a publisher blocked on a dead link)
         "transport": {
             "link": {
                 "tx": {
-                    "lease": 60_000,
-                    "keep_alive": 2,
-                    "queue": {"congestion_control": {"block": {"wait_before_close": 60_000_000}}},
+                    "lease": lease,
+                    "keep_alive": 4 if lease < 10_000 else 2,
+                    "queue": {"congestion_control": {"block": {"wait_before_close": lease * 1000}}},
                 }
             }
         },

@@ -98,6 +98,7 @@ class Timer:
 
 
 KEEP_ALL_ITEMS = 64
+RUN_BATCH = 16  # items one executor turn handles before timers and other callbacks get theirs
 KEEP_ALL_BYTES = 64 << 20  # so a slow taker of 8 MB messages holds ~8 of them, not 64 (0.5 GB)
 
 
@@ -128,39 +129,49 @@ class Mailbox:
 
     def put(self, item: object, size: int = 0) -> None:
         """Called on a transport thread; `size`: the item's bytes, for keep-all's byte bound."""
-        with self._cv:
-            if self._keep_all:
-                # back-pressure: holding the transport thread makes a BLOCK publisher wait
-                while (
-                    self._items
-                    and (len(self._items) >= self._capacity or self._bytes + size > KEEP_ALL_BYTES)
-                    and not self._executor.stopped
-                    and not self._closed
-                ):
-                    self._cv.wait(0.1)
-                self._bytes += size
-            if self._closed:
-                return
-            elif len(self._items) == self._capacity:
-                self.dropped += 1
-            self._items.append((item, size))
-            schedule = not self._scheduled
-            self._scheduled = True
-        if schedule:
-            self._executor.post(self._run_one)
+        self.put_many([item], [size])
 
-    def _run_one(self) -> None:
+    def put_many(self, items: list[object], sizes: list[int]) -> None:
+        """Queue several items in one hand-off (one lock, at most one wake-up of the executor)."""
+        schedule = False
         with self._cv:
-            item, size = self._items.popleft() if self._items else (None, 0)
-            if self._keep_all:
-                self._bytes -= size
-            more = bool(self._items)
-            self._scheduled = more
-            self._cv.notify_all()
-        if more:
-            self._executor.post(self._run_one)
-        if item is not None:
+            for item, size in zip(items, sizes):
+                if self._keep_all:
+                    # back-pressure: holding the transport thread makes a BLOCK publisher wait
+                    if self._full(size) and not self._scheduled:
+                        self._scheduled = schedule = True  # let the executor start on what is queued
+                        self._executor.post(self._run)
+                    while self._full(size) and not self._executor.stopped and not self._closed:
+                        self._cv.wait(0.1)
+                    self._bytes += size
+                if self._closed:
+                    return
+                elif len(self._items) == self._capacity:
+                    self.dropped += 1
+                self._items.append((item, size))
+            if not self._scheduled:
+                self._scheduled = schedule = True
+                self._executor.post(self._run)
+
+    def _full(self, size: int) -> bool:
+        return bool(self._items) and (len(self._items) >= self._capacity or self._bytes + size > KEEP_ALL_BYTES)
+
+    def _run(self) -> None:
+        """Handle what is queued now (up to RUN_BATCH items), then give other callbacks a turn."""
+        for _ in range(RUN_BATCH):
+            with self._cv:
+                if not self._items:
+                    self._scheduled = False
+                    return
+                item, size = self._items.popleft()
+                if self._keep_all:
+                    self._bytes -= size
+                self._cv.notify_all()
             self._handle(item)
+        with self._cv:
+            self._scheduled = bool(self._items)
+            if self._scheduled:
+                self._executor.post(self._run)
 
     def pending(self) -> int:
         return len(self._items)

@@ -6,6 +6,7 @@
 | `mujoco:<id>`, `gym:<id>` | a Gymnasium env through the adapter (rollout.sim.adapters), e.g. `gym:Ant-v5` |
 | `synthetic` | cheap made-up data for benchmarks (rollout.sim.synthetic); `obs_dim=` etc. as kwargs |
 | `protomotions:<last.ckpt>` | a ProtoMotions checkpoint's env, its agent as `env.policy`; needs `trust=True` (rollout.sim.protomotions) |
+| `synthetic:humanoid` | the same, drawn as Humanoid's 13 bodies (viewer and video at scale) |
 | `package.module:factory` | your env: `factory(num_envs=..., seed=..., **kwargs)` returns a `VectorEnv` |
 """
 
@@ -28,6 +29,17 @@ def is_humanoid(spec: str) -> bool:
     return (spec or DEFAULT_ENV).strip() in _HUMANOID
 
 
+def _humanoid_model() -> dict:
+    import mujoco
+
+    from rollout.sim.humanoid import gymnasium_asset
+
+    text = gymnasium_asset("humanoid.xml").read_text()
+    m = mujoco.MjModel.from_xml_string(text)
+    names = tuple(m.body(i).name for i in range(1, m.nbody))
+    return {"model_text": text, "model_format": "mjcf", "body_names": names, "num_bodies": len(names)}
+
+
 def make_env(spec: str = DEFAULT_ENV, *, num_envs: int = 1, seed: int = 0, **kwargs: Any) -> VectorEnv:
     """Build the env `spec` names with `num_envs` parallel envs; env i is seeded `seed + i`.
 
@@ -43,9 +55,11 @@ def make_env(spec: str = DEFAULT_ENV, *, num_envs: int = 1, seed: int = 0, **kwa
         from rollout.sim.humanoid import HumanoidEnv
 
         return HumanoidEnv(num_envs, seed=seed, **kwargs)
-    if spec == "synthetic":
+    if spec in ("synthetic", "synthetic:humanoid"):
         from rollout.sim.synthetic import SyntheticEnv
 
+        if spec == "synthetic:humanoid":  # made-up data drawn as Humanoid's bodies: scale runs with a video
+            kwargs = dict(_humanoid_model(), **kwargs)
         return SyntheticEnv(num_envs, seed=seed, **kwargs)
     prefix, sep, rest = spec.partition(":")
     if sep and prefix == "protomotions":

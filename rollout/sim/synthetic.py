@@ -4,7 +4,8 @@ It exercises everything downstream of the simulator (messages, recorder, bag siz
 at sizes MuJoCo on a CPU cannot reach, e.g. `SyntheticEnv(4096, obs_dim=376)`. Observations
 are windows over a fixed random table (so they compress like real data would not: use it
 for throughput, not for compression ratios); bodies move in a smooth pattern; episodes are
-truncated every `episode_length` steps, staggered across envs.
+truncated every `episode_length` steps, staggered across envs. `synthetic:humanoid` carries
+Gymnasium's Humanoid model (its 13 bodies), so a viewer and the video can draw it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class SyntheticEnv:
         num_joints: int = 17,
         episode_length: int = 1000,
         dt: float = 0.015,
+        model_text: str = "",
+        model_format: str = "",
+        body_names: tuple[str, ...] | None = None,
     ) -> None:
         if min(num_envs, obs_dim, act_dim, episode_length) < 1 or min(num_bodies, num_joints) < 0:
             raise EnvError("synthetic env sizes must be positive")
@@ -51,13 +55,15 @@ class SyntheticEnv:
             obs_dim=obs_dim,
             act_dim=act_dim,
             dt=dt,
-            body_names=tuple(f"body_{i}" for i in range(num_bodies)),
+            body_names=body_names or tuple(f"body_{i}" for i in range(num_bodies)),
             joint_names=tuple(f"joint_{i}" for i in range(num_joints)),
             action_names=tuple(f"action_{i}" for i in range(act_dim)),
             reward_term_names=("reward_alive", "reward_action"),
             env_spacing=self._spacing,
             action_low=np.full(act_dim, -1.0, np.float32),
             action_high=np.full(act_dim, 1.0, np.float32),
+            model_format=model_format,  # type: ignore[arg-type]
+            model_text=model_text,
         )
         self.reset(seed)
 
