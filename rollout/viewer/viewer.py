@@ -265,7 +265,8 @@ class Viewer:
         self.info_markdown = gui.add_markdown("*waiting for the robot description…*")
         with gui.add_folder("Playback"):
             self.step_slider = gui.add_slider("Step", min=0, max=1, step=1, initial_value=0)
-            self.play_button = gui.add_button("Pause", icon=self._icon("PLAYER_PAUSE"))
+            # live until a Timeline or PlaybackStatus is seen (then Play / Pause)
+            self.play_button = gui.add_button("Pause view", icon=self._icon("PLAYER_PAUSE"))
             self.step_buttons = gui.add_button_group("Step", ["-1", "+1"])
             self.episode_buttons = gui.add_button_group("Episode", ["previous", "next"])
             self.speed_slider = gui.add_slider(
