@@ -4,7 +4,8 @@ Shell commands run through this interpreter's `rollout` (`python -m rollout.cli`
 working directory, so `bag:=latest` finds what the commands before it recorded. Commands that start
 a viewer also get `port:=` a free port (parallel test runs share the machine); commands that run
 until Ctrl-C get a SIGINT once they are up and must then exit 0. The install and test commands are
-the ones `.ci/run` executes. The "With ROS 2" section needs ROS 2, which is not installed here.
+the ones `.ci/run` executes. The sections in NOT_RUN_HERE have tests of their own: tests/test_ros2_graph.py (in CI, with
+ROS 2), tests/test_protomotions_real.py (where ProtoMotions is installed), tests/test_across_machines.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import numpy as np
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
-NOT_RUN_HERE = ("With ROS 2",)  # sections whose commands need ROS 2
+# sections whose commands need what CI has not: ROS 2 sourced, a ProtoMotions checkpoint, other hosts
+NOT_RUN_HERE = ("With ROS 2", "ProtoMotions", "Across machines")
 
 # what a command prints once it is up, for the commands that run until Ctrl-C
 UNTIL_CTRL_C = {"loop:=true": r"\[viser_bridge\] .*open http", "view:=true": r"\[sim\] .*done: "}

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 
+from rollout.bag_cli.paths import resolve_bag
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="bag folder or .mcap file")
+    p.add_argument("path", help="bag folder or .mcap file, or latest")
     p.add_argument("-o", "--output", help="where to write (default: <name>_repaired beside it)")
     p.add_argument("--in-place", action="store_true", help="replace the original")
 
@@ -21,6 +23,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from rollout.bag import repair
 
-    result = repair(args.path, output=args.output, in_place=args.in_place)
+    result = repair(resolve_bag(args.path), output=args.output, in_place=args.in_place)
     print("\n".join(result.lines()))
     return 0

@@ -41,8 +41,11 @@ def make_policy(
     """
     if spec in ("zero", "random"):
         return _builtin(spec, obs_dim=obs_dim, act_dim=act_dim, seed=seed, low=action_low, high=action_high)
-    if spec in BUILTIN_CHECKPOINTS:
-        spec = str(Path(__file__).resolve().parent.parent / "data" / BUILTIN_CHECKPOINTS[spec])
+    if spec in BUILTIN_CHECKPOINTS:  # recorded under its built-in name, with the file's sha256
+        shipped = Path(__file__).resolve().parent.parent / "data" / BUILTIN_CHECKPOINTS[spec]
+        policy = make_policy(str(shipped), obs_dim=obs_dim, act_dim=act_dim, seed=seed, threads=threads)
+        policy.name = spec
+        return policy
     path = Path(spec)
     if not path.exists() and _looks_like_callable(spec):
         set_threads(threads)
