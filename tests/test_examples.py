@@ -24,10 +24,12 @@ def test_record_export_video_example_runs_twice_into_the_same_folder(tmp_path: P
 
 def test_example_uses_the_shipped_demo_policy(tmp_path: Path) -> None:
     from rollout.bag import Bag
+    from rollout.policy import sha256_file
 
     cmd = [sys.executable, str(EXAMPLES / "record_export_video.py"), "--num-envs", "2", "--steps", "5", "--out", str(tmp_path)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert p.returncode == 0, p.stderr
     with Bag(tmp_path / "bag") as bag:
         robot = bag.decode("/rollout/robot", 0)
-        assert robot.policy.endswith("humanoid_walk.pt2") and len(robot.policy_sha256) == 64
+        shipped = EXAMPLES.parent / "rollout" / "data" / "humanoid_walk.pt2"
+        assert robot.policy == "demo" and robot.policy_sha256 == sha256_file(shipped)  # named, and the file's own hash
