@@ -140,6 +140,32 @@ def test_the_page_draws_the_robots_and_redraws_them_when_the_playhead_moves(page
     assert changed > 0.002, f"only {changed:.4f} of the canvas changed between steps 5 and 40"
 
 
+def robot_pixels(pg) -> np.ndarray:
+    """RGB of the canvas pixels in the humanoid's tan (red over blue; not the grey floor, not white)."""
+    px = scene_pixels(pg).reshape(-1, 3)
+    return px[(px[:, 0] - px[:, 2] > 25) & (px[:, 0] - px[:, 1] > 8) & (px[:, 1] - px[:, 2] > 8)]
+
+
+def test_the_robots_are_drawn_in_full_colour_from_the_first_frame(browser, replay):
+    # viser's default environment map holds the canvas at 5 % opacity until its HDR image is
+    # decoded (seconds in software GL: pale robots), and without one glTF's default material,
+    # a metal, draws them near black
+    pg = browser.new_page()
+    pg.goto(replay.viewer.url)
+    pg.wait_for_selector("canvas", timeout=30_000)
+    opacities: list[float] = []
+    deadline = time.monotonic() + 60
+    while True:
+        opacities.append(pg.evaluate("Math.min(...[...document.querySelectorAll('canvas')].map(c => +getComputedStyle(c).opacity))"))
+        robots = robot_pixels(pg)
+        if len(robots) > 0.002 * scene_pixels(pg)[..., 0].size or time.monotonic() > deadline:
+            break
+    pg.close()
+    assert len(robots) > 0, "no robot was drawn"
+    assert min(opacities) == 1.0, f"the canvas was faded while the page loaded: opacities {sorted(set(opacities))}"
+    assert robots.mean() > 90, f"the robots are drawn dark: mean RGB {robots.mean(axis=0).round()}"
+
+
 def test_clicking_play_in_the_page_advances_the_timeline(page, replay):
     v = replay.viewer
     v.speed_slider.value = 0.1  # the recording took ~0.3 s of wall time: play it slowly ...

@@ -45,6 +45,7 @@ from rollout.errors import ParameterError, PortInUseError, TransportError
 from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms, neighbour_step
 from rollout.viewer.camera import CameraRig, Framing
 from rollout.viewer.panels import RewardPanel, RewardView
+from rollout.viewer.glb import matte_glb
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,10 @@ class Viewer:
             self._stop_quietly(server)
             raise PortInUseError(port, "viewer")
         self.server = server
+        # lit by lights alone (robots are matte, see glb.py): with viser's default environment map
+        # the canvas stays at 5 % opacity until its HDR image is decoded: seconds in software GL
+        server.scene.configure_environment_map(None)
+        server.scene.add_light_hemisphere("/lights/sky", ground_color=(120, 110, 100), intensity=1.0)
         self.host = host
         self.port = server.get_port()
         self.max_envs = int(max_envs)
@@ -724,9 +729,9 @@ class Viewer:
                 continue
             name = self.robot.body_names[b] if b < len(self.robot.body_names) else f"body_{b + 1}"
             self.body_handles.append(
-                scene.add_batched_meshes_trimesh(
+                scene.add_batched_glb(
                     f"/robot/{b:02d}_{_safe(name)}",
-                    mesh,
+                    matte_glb(mesh),
                     batched_wxyzs=identity,
                     batched_positions=self._offsets,
                     lod="off",
