@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import inspect
 import warnings
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from rollout.errors import PolicyError
+from rollout.imports import load_callable
 from rollout.policy.base import Policy, check_dims, first_line, is_torch_module, set_threads, torch_runner
 from rollout.policy.formats import detect_format, sha256_file
 from rollout.policy.mlp import MLPConfig, mlp_actor_class
@@ -121,13 +121,7 @@ def _looks_like_callable(spec: str) -> bool:
 
 def _from_callable(spec: str, *, obs_dim: int | None, act_dim: int | None, seed: int) -> Policy:
     module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise PolicyError(f"cannot import policy module {module_name} ({e})") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise PolicyError(f"policy module {module_name} has no callable {attr}")
+    factory = load_callable(module_name, attr, what="policy", error=PolicyError)
     offered = {"obs_dim": obs_dim, "act_dim": act_dim, "seed": seed}
     try:
         params = inspect.signature(factory).parameters

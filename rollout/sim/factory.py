@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from rollout.errors import EnvError
+from rollout.imports import load_callable
 from rollout.limits import check_allocation
 from rollout.sim.protocol import EnvInfo, VectorEnv
 
@@ -81,13 +81,7 @@ def make_env(spec: str = DEFAULT_ENV, *, num_envs: int = 1, seed: int = 0, **kwa
 
 
 def _from_factory(module_name: str, attr: str, *, num_envs: int, seed: int, **kwargs: Any) -> VectorEnv:
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise EnvError(f"cannot import env module {module_name} ({e})") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise EnvError(f"env module {module_name} has no callable {attr}")
+    factory = load_callable(module_name, attr, what="env", error=EnvError)
     env = factory(num_envs=num_envs, seed=seed, **kwargs)
     check_env(env, where=f"{module_name}:{attr}")
     return env
