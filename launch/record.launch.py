@@ -90,8 +90,10 @@ def nodes(a: dict) -> list[NodeSpec]:
         graph.append(NodeSpec("viser_bridge", params={"port": a["port"]}, shutdown_on_exit=keep))
     if foxglove:  # not a taker: it subscribes only while a Foxglove client looks
         graph.append(NodeSpec("foxglove_bridge", params={"port": a["foxglove_port"]}))
-    if video:  # stopped with the sim, it first encodes the frames still queued
-        graph.append(NodeSpec("video_encoder", params={"out": a["video"], "drain_timeout": 110.0}, stop_timeout=120.0))
+    if video:  # stopped with the sim, it first encodes the frames still queued; it waits for the
+        # robot while the sim loads torch and the policy (tens of seconds on a busy machine)
+        params = {"out": a["video"], "drain_timeout": 110.0, "robot_timeout": 120.0}
+        graph.append(NodeSpec("video_encoder", params=params, stop_timeout=120.0))
     return graph
 
 

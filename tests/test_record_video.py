@@ -1,6 +1,6 @@
 """`rollout launch` with video:=: every step becomes a frame, live and on replay.
 
-Live, the sim (4 envs stepping far faster than the encoder draws) exits first and the launcher then
+Live, the sim (8 envs stepping far faster than the encoder draws, hundreds of states ahead) exits first and the launcher then
 stops the encoder with SIGTERM: the states still queued or in flight must be drawn before the file
 is closed, not dropped. The bag recorded alongside is then replayed into a second video.
 """
@@ -17,7 +17,7 @@ import pytest
 from rollout.bag import Bag
 
 ROLLOUT = [sys.executable, "-m", "rollout.cli"]
-STEPS = 50
+STEPS = 300
 
 
 def launch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -33,7 +33,7 @@ def live(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path, Path
     """record.launch.py with video:=, the default MuJoCo humanoid: (result, video, bag)."""
     tmp = tmp_path_factory.mktemp("live")
     video, bag = tmp / "live.mp4", tmp / "bag"
-    p = launch("record.launch.py", "num_envs:=2", f"steps:={STEPS}", f"video:={video}", f"out:={bag}")
+    p = launch("record.launch.py", "num_envs:=8", f"steps:={STEPS}", f"video:={video}", f"out:={bag}")
     return p, video, bag
 
 

@@ -47,6 +47,8 @@ DEFAULT_ROUTER = "tcp/127.0.0.1:7447"
 DEFAULT_LEASE = 60.0  # seconds; rmw_zenoh's value
 LAUNCHER_FD = "ROLLOUT_LAUNCHER_FD"
 ORPHAN_EXIT = 1.6  # seconds an orphaned node has to finish its files before it ends itself
+FLUSH_KEY = "@rollout/flush"  # every session's delivery barrier (see Context.close)
+FLUSH_TIMEOUT = 120.0  # seconds a closing keep-all publisher waits for its slowest subscriber
 
 
 def router_endpoint() -> str:
@@ -258,6 +260,11 @@ class Context:
         self._ids_lock = threading.Lock()
         self._closed = False
         self.retired: list[object] = []  # zenoh publishers of destroyed nodes, undeclared by session.close()
+        self.sends_keep_all = False  # a blocking (keep-all) publisher was declared: close() waits for delivery
+        # answered once every sample that came before the query has been handed to this session's
+        # subscriptions: a link delivers in order, and a full keep-all subscription holds its link
+        flush_key = f"{FLUSH_KEY}/{self.domain}/{self.zid}"
+        self._flush = self.session.declare_queryable(flush_key, lambda query: query.reply(flush_key, b""))
         self.pumps: list[threading.Thread] = []  # keep-all subscriptions' threads, done once the session closes
         self.orphaned_at: float | None = None  # monotonic time the launcher was found gone
         _watch_launcher(self)
@@ -284,12 +291,40 @@ class Context:
         self._closed = True
         self.executor.stop()
         try:
+            if self.sends_keep_all:
+                self._wait_for_delivery()
             self.graph.close()
         finally:
             self.session.close()
             self.retired.clear()
             for pump in self.pumps:  # a thread still in zenoh at interpreter exit aborts the process
                 pump.join(1.0)
+
+
+    def _wait_for_delivery(self) -> None:
+        """Return once every session has taken what this one published, or after FLUSH_TIMEOUT.
+
+        Closing a session loses what it still has queued for a subscriber that is behind (the last
+        steps a busy video encoder has not taken yet). A query sent now travels behind those
+        samples on every link, so each session's reply says that they have all reached it."""
+        replies = self.session.get(
+            f"{FLUSH_KEY}/{self.domain}/*",
+            target=zenoh.QueryTarget.ALL,
+            consolidation=zenoh.ConsolidationMode.NONE,
+            timeout=FLUSH_TIMEOUT,
+        )
+        said = time.monotonic() + 2.0
+        while True:  # polled, so that a second Ctrl-C still ends the wait
+            try:
+                if replies.try_recv() is not None:
+                    continue
+            except zenoh.ZError:  # every session answered (or the timeout passed)
+                return
+            if said is not None and time.monotonic() > said:
+                said = None
+                print(f"[rollout] waiting for subscribers to take the last messages (at most {FLUSH_TIMEOUT:g} s)",
+                      file=sys.stderr, flush=True)  # fmt: skip
+            time.sleep(0.005)
 
 
 def _watch_launcher(ctx: Context) -> None:

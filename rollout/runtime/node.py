@@ -94,6 +94,7 @@ class Publisher:
             )
         else:
             self._pub = c.session.declare_publisher(key, congestion_control=congestion, reliability=reliability)
+        c.sends_keep_all |= congestion == zenoh.CongestionControl.BLOCK
         self._token = c.session.liveliness().declare_token(token)
         self._lock = threading.Lock()
 
@@ -118,9 +119,8 @@ class Publisher:
     def destroy(self) -> None:
         self._token.undeclare()
         if self.qos.keep_all and not self.qos.latched:
-            # undeclaring a BLOCK publisher and then closing the session drops what is still queued
-            # for a slow subscriber (the last steps a recorder has not taken yet); session.close()
-            # flushes it, so the publisher lives until then (a latched one must go now: its cache
+            # undeclared now, it would drop what is still queued for a slow subscriber: it lives
+            # until the session's delivery barrier at close (a latched one must go now: its cache
             # would keep answering late joiners)
             self._node.context.retired.append(self._pub)
         else:
