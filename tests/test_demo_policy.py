@@ -1,4 +1,4 @@
-"""The shipped demo policy: a small .pt2 that loads through the safe loader and keeps humanoids up;
+"""The shipped demo policy: a small .pt2 that loads through the safe loader and walks the humanoids;
 the training script that made it runs and exports a policy of the same kind."""
 
 from __future__ import annotations
@@ -34,20 +34,21 @@ def test_demo_is_a_small_pt2_loaded_by_name_through_the_safe_loader() -> None:
     assert act.shape == (5, 17) and np.all(np.abs(act) <= 0.4 + 1e-6)  # within Humanoid-v5's ctrl range
 
 
-def test_demo_keeps_humanoids_up_longer_than_random_and_moves_them_forward() -> None:
-    demo_ended, demo_forward = episodes_and_forward("demo", 150)
-    random_ended, _ = episodes_and_forward("random", 150)
-    assert demo_ended < random_ended / 2, (demo_ended, random_ended)
-    assert demo_forward > 0
+def test_demo_walks_the_humanoids_forward_where_random_actions_fall() -> None:
+    demo_ended, demo_forward = episodes_and_forward("demo", 300)
+    random_ended, _ = episodes_and_forward("random", 300)
+    assert random_ended > 40, random_ended  # 8 envs falling every ~25 steps
+    assert demo_ended <= 1, f"{demo_ended} of 8 demo humanoids fell within 300 steps"
+    assert demo_forward / 1.25 > 0.5, f"mean forward speed {demo_forward / 1.25:.2f} m/s"  # reward_forward = 1.25 x velocity
 
 
 def test_training_script_exports_a_policy_that_loads(tmp_path: Path) -> None:
     p = subprocess.run(
-        [sys.executable, str(ROOT / "train" / "train_humanoid.py"), "--minutes", "0.05", "--envs", "4",
-         "--directions", "2", "--top", "1", "--out", str(tmp_path)],
+        [sys.executable, str(ROOT / "train" / "train_humanoid.py"), "--minutes", "0.1", "--envs", "8",
+         "--horizon", "16", "--threads", "1", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=400,
     )
     assert p.returncode == 0, p.stderr
-    assert '"iteration": 1' in p.stdout and "done:" in p.stdout
+    assert '"update": ' in p.stdout and "done:" in p.stdout
     policy = make_policy(str(tmp_path / "latest.pt2"), obs_dim=348, act_dim=17)
     assert policy.format == "pt2" and (tmp_path / "train_log.jsonl").stat().st_size > 0
