@@ -11,8 +11,9 @@ their last messages go to every client that subscribes later.
 Services: every service in the graph whose type is known (the replay's /replay/pause, resume,
 seek, set_rate, seek_step, seek_episode, ... and the sim's /sim/set_policy_enabled), callable
 from Foxglove's Service Call panel (requests and responses in `cdr`).
-A topic is passed on at `max_rate` at most; a slow client loses the oldest messages of its queue
-(`client_backlog`), never anyone else's.
+A topic is passed on at `max_rate` and `max_mb_s` at most; while its budget is spent for more than
+50 ms the bridge unsubscribes from it, so a large topic costs the sim only the copies a client is
+shown. A slow client loses the oldest messages of its queue (`client_backlog`), never anyone else's.
 
     rollout run foxglove_bridge --ros-args -p port:=8765
 """
@@ -45,6 +46,9 @@ class FoxgloveBridgeParams:
     max_rate: float = 100.0
     """Messages per second and topic passed on to clients at most (0: all); a recording running
     faster than real time is shown at this rate, and the bag still has every step."""
+    max_mb_s: float = 25.0
+    """Megabytes per second and topic passed on at most (0: no limit): 1,024 envs' 2.2 MB states
+    are shown about 11 times a second, and the sim sends no more than that to the bridge."""
     client_backlog: int = 32
     """Messages queued per client; a client that reads slower than the graph publishes loses the oldest."""
     discovery_period: float = 0.5
@@ -62,8 +66,8 @@ def check_params(p: FoxgloveBridgeParams) -> None:
         raise ParameterError(f"port must be 0 (any free port) or 1-65535, got {p.port}")
     if p.depth < 1 or p.client_backlog < 1:
         raise ParameterError(f"depth and client_backlog must be at least 1, got {p.depth} and {p.client_backlog}")
-    if p.max_rate < 0:
-        raise ParameterError(f"max_rate must be 0 (no limit) or positive, got {p.max_rate}")
+    if p.max_rate < 0 or p.max_mb_s < 0:
+        raise ParameterError(f"max_rate and max_mb_s must be 0 (no limit) or positive, got {p.max_rate} and {p.max_mb_s}")
     if not p.discovery_period > 0 or not p.service_timeout > 0:
         raise ParameterError("discovery_period and service_timeout must be positive")
 
@@ -95,6 +99,11 @@ def server_error(e: Exception, port: int) -> RolloutError:
     return TransportError(f"cannot start the Foxglove server: {e}")
 
 
+# A topic whose budget is spent for longer than this is unsubscribed until it is not: the publisher
+# then sends it nowhere (declaring a subscription again takes a round trip, a few milliseconds)
+REST_UNSUBSCRIBED_S = 0.05
+
+
 @dataclass
 class Forwarded:
     """One topic offered to Foxglove: its channel, who wants it, and (latched) its last messages."""
@@ -104,18 +113,28 @@ class Forwarded:
     channel: foxglove.Channel
     latest: deque[bytes]
     min_interval: float = 0.0  # seconds between messages passed on (latched topics: 0)
+    bytes_per_s: float = 0.0  # bytes per second passed on at most (0 or latched: no limit)
     clients: set[int] = field(default_factory=set)
     subscription: Any = None
-    _last: float = -1e9
+    _next: float = 0.0  # monotonic time from which the next message may be passed on
 
     def forward(self, data: bytes) -> None:
         if self.latched:
             self.latest.append(data)
         now = time.monotonic()
-        if now - self._last < self.min_interval:
-            return  # faster than max_rate: no client could watch it, and each copy costs the graph CPU
-        self._last = now
+        if now < self._next:
+            return  # over max_rate or max_mb_s: no client could watch it, and each copy costs the graph CPU
+        spacing = max(self.min_interval, len(data) / self.bytes_per_s if self.bytes_per_s else 0.0)
+        self._next = now + spacing
         self.channel.log(data, log_time=time.time_ns())
+
+    def resting(self) -> bool:
+        """Its budget is spent for long enough that the sim should stop sending it here meanwhile."""
+        return not self.latched and self._next - time.monotonic() > REST_UNSUBSCRIBED_S
+
+    def rested(self) -> bool:
+        """A client wants it, it was unsubscribed to rest, and its budget allows a message again."""
+        return bool(self.clients) and self.subscription is None and time.monotonic() >= self._next
 
     def resend_latched(self) -> None:
         """A latched topic's last messages again, for a client that just subscribed."""
@@ -181,6 +200,7 @@ class FoxgloveBridge(Node):
             f"Foxglove WebSocket server on ws://{p.host}:{self.server.port} (Foxglove: Open connection → Foxglove WebSocket)"
         )
         self.create_timer(p.discovery_period, self.discover)
+        self.create_timer(REST_UNSUBSCRIBED_S / 2, self.resubscribe_rested)
         self.call_soon(self.discover)
 
     # -- graph discovery (on the spinning thread)
@@ -200,7 +220,7 @@ class FoxgloveBridge(Node):
         servers = {e.name: e.type_name for e in self.context.graph.entities("SS")}
         for name in set(self.services) - set(servers):
             self.server.remove_services([name])
-            self._drop(self.services.pop(name)[1])
+            self.destroy_client(self.services.pop(name)[1])
         for name, srv_type in servers.items():
             if name not in self.services:
                 self._offer_service(name, srv_type)
@@ -212,8 +232,10 @@ class FoxgloveBridge(Node):
             self._skip(topic, f"not advertising {topic}: {e}")
             return
         channel = self._channel(topic, schema)
-        interval = 1.0 / self.params.max_rate if self.params.max_rate and not qos.latched else 0.0
-        fwd = Forwarded(type_name, qos.latched, channel, deque(maxlen=max(qos.depth, 1)), interval)
+        p = self.params
+        interval = 1.0 / p.max_rate if p.max_rate and not qos.latched else 0.0
+        rate = p.max_mb_s * 1e6 if not qos.latched else 0.0
+        fwd = Forwarded(type_name, qos.latched, channel, deque(maxlen=max(qos.depth, 1)), interval, rate)
         self.topics[topic] = fwd
         if fwd.latched:  # held from the start, so a late client gets what was published before it came
             self._subscribe(topic, fwd)
@@ -227,7 +249,7 @@ class FoxgloveBridge(Node):
     def _unadvertise(self, topic: str) -> None:
         fwd = self.topics.pop(topic)
         if fwd.subscription is not None:
-            self._drop(fwd.subscription)
+            self._unsubscribe(fwd)
         self._topic_of.pop(fwd.channel.id(), None)
         fwd.channel.close()
         self.get_logger().info(f"{topic} has no publisher any more: unadvertised")
@@ -244,8 +266,7 @@ class FoxgloveBridge(Node):
         fwd.channel = self._channel(topic, schema)  # type: ignore[arg-type]
         fwd.clients.clear()
         if fwd.subscription is not None and not fwd.latched:
-            self._drop(fwd.subscription)
-            fwd.subscription = None
+            self._unsubscribe(fwd)
         self.get_logger().warning(f"a subscription to {topic} came before its advertisement had settled: advertised it again")
 
     def _subscribe(self, topic: str, fwd: Forwarded) -> None:
@@ -256,7 +277,24 @@ class FoxgloveBridge(Node):
             reliability=ReliabilityPolicy.RELIABLE if fwd.latched else ReliabilityPolicy.BEST_EFFORT,
             durability=DurabilityPolicy.TRANSIENT_LOCAL if fwd.latched else DurabilityPolicy.VOLATILE,
         )
-        fwd.subscription = self.create_subscription(fwd.type_name, topic, fwd.forward, qos, raw=True)
+        fwd.subscription = self.create_subscription(fwd.type_name, topic, lambda data: self.pass_on(topic, data), qos, raw=True)
+
+    def pass_on(self, topic: str, data: bytes) -> None:
+        fwd = self.topics.get(topic)
+        if fwd is None or fwd.subscription is None:
+            return  # already in the queue when its subscription went
+        fwd.forward(data)
+        if fwd.resting():
+            self._unsubscribe(fwd)
+
+    def resubscribe_rested(self) -> None:
+        for topic, fwd in self.topics.items():
+            if fwd.rested():
+                self._subscribe(topic, fwd)
+
+    def _unsubscribe(self, fwd: Forwarded) -> None:
+        self.destroy_subscription(fwd.subscription)
+        fwd.subscription = None
 
     def _offer_service(self, name: str, srv_type: str) -> None:
         try:
@@ -273,11 +311,6 @@ class FoxgloveBridge(Node):
         if name not in self._skipped:
             self._skipped.add(name)
             self.get_logger().warning(line)
-
-    def _drop(self, entity: Any) -> None:
-        """Destroy one subscription or client of this node (rclpy's destroy_subscription/destroy_client)."""
-        entity.destroy()
-        self._entities.remove(entity)
 
     # -- clients (the SDK calls these on its threads; graph changes are posted to the spinning thread)
 
@@ -300,8 +333,7 @@ class FoxgloveBridge(Node):
         fwd = self.topics[topic]
         fwd.clients.discard(client)
         if not fwd.clients and not fwd.latched and fwd.subscription is not None:
-            self._drop(fwd.subscription)
-            fwd.subscription = None
+            self._unsubscribe(fwd)
         self.get_logger().info(f"client {client} unsubscribed from {topic}")
 
     def call_service(self, request: foxglove.ServiceRequest) -> bytes:

@@ -185,6 +185,32 @@ def test_a_slow_keep_last_subscriber_drops_oldest_not_newest(rt: ModuleType) -> 
     node.destroy_node()
 
 
+def spin_for(rt: ModuleType, seconds: float, until=lambda: False) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not until():
+        rt.spin_once(timeout_sec=0.05)
+
+
+def test_a_destroyed_subscription_gets_nothing_more_and_leaves_the_graph(rt: ModuleType) -> None:
+    rt.init([], signals=False)
+    node = rt.Node("test_destroy")
+    pub = node.create_publisher("std_msgs/msg/String", "/test/destroy", 10)
+    got: list[str] = []
+    sub = node.create_subscription("std_msgs/msg/String", "/test/destroy", lambda m: got.append(m.data), 10)
+    client = node.create_client("std_srvs/srv/SetBool", "/test/destroy_srv")
+    assert pub.wait_for_subscribers(1, 10)
+    pub.publish(pub.msg_type(data="before"))
+    spin_for(rt, 5, lambda: got == ["before"])
+    assert node.destroy_subscription(sub) and node.destroy_client(client)
+    assert not node.destroy_subscription(sub), "a second destroy says it was not there"
+    spin_for(rt, 10, lambda: pub.get_subscription_count() == 0)
+    assert pub.get_subscription_count() == 0
+    pub.publish(pub.msg_type(data="after"))
+    spin_for(rt, 0.5)
+    assert got == ["before"]
+    node.destroy_node()
+
+
 def test_service_call_returns_across_processes(rt: ModuleType) -> None:
     server = start("server", "--name", "/test/set")
     try:

@@ -126,6 +126,11 @@ class Node(Protocol):
 
     def create_client(self, srv_type: Any, srv_name: str) -> Client: ...
 
+    def destroy_subscription(self, subscription: Any) -> bool:
+        """Undeclare a subscription of this node (False: not one of its own)."""
+
+    def destroy_client(self, client: Any) -> bool: ...
+
     def call_soon(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the spinning thread after what already waits (messages, services)."""
 

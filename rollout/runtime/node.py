@@ -527,6 +527,20 @@ class Node:
         self._entities.append(cli)
         return cli
 
+    def destroy_subscription(self, subscription: Subscription) -> bool:
+        """Undeclare one subscription (rclpy's name): its publishers stop sending here."""
+        return self._destroy(subscription)
+
+    def destroy_client(self, client: Client) -> bool:
+        return self._destroy(client)
+
+    def _destroy(self, entity: Any) -> bool:
+        if entity not in self._entities:
+            return False
+        self._entities.remove(entity)
+        entity.destroy()
+        return True
+
     # -- graph
 
     def call_soon(self, callback: Callable[[], None]) -> None:

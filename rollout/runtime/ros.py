@@ -143,7 +143,7 @@ class _Subscription:
             return len(ws.get_ready_entities("subscription"))
 
     def destroy(self) -> None:
-        self._node.destroy_subscription(self._sub)
+        self._node.destroy_subscription(self)
 
 
 class _Client:
@@ -320,6 +320,18 @@ class Node(rclpy.node.Node):
         ours = get_service(srv_type) if isinstance(srv_type, str) else srv_type
         theirs = ros_class(ours.name)
         return _Client(super().create_client(theirs, srv_name), ours, theirs)
+
+    # our wrappers hand rclpy the entity they wrap
+
+    def destroy_subscription(self, subscription: Any) -> bool:
+        if isinstance(subscription, _Subscription):
+            subscription = subscription._sub
+        return super().destroy_subscription(subscription)
+
+    def destroy_client(self, client: Any) -> bool:
+        if isinstance(client, _Client):
+            client = client._client
+        return super().destroy_client(client)
 
     def call_soon(self, callback: Callable[[], None]) -> None:
         self._soon.append(callback)
