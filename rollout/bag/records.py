@@ -1,4 +1,5 @@
-"""MCAP records: opcodes, byte layouts, and the few encoders and parsers the bag layer needs.
+"""MCAP records: opcodes, byte layouts, and the parsers the bag layer needs (the `mcap` library's
+Writer writes them).
 
 Only what rosbag2's MCAP files contain is here (no attachments written, metadata records read
 and skipped). All integers are little-endian; strings are a uint32 byte length then UTF-8;
@@ -49,48 +50,7 @@ class RecordError(BagError):
     """Bytes that are not a well-formed MCAP record where one should be."""
 
 
-# ---------------------------------------------------------------- encoders
-
-
-def _str(s: str) -> bytes:
-    b = s.encode()
-    return U32.pack(len(b)) + b
-
-
-def _map(d: dict[str, str]) -> bytes:
-    body = b"".join(_str(k) + _str(v) for k, v in d.items())
-    return U32.pack(len(body)) + body
-
-
-def record(op: int, content: bytes) -> bytes:
-    return RECORD_HEAD.pack(op, len(content)) + content
-
-
-def header(library: str) -> bytes:
-    return record(OP_HEADER, _str(PROFILE) + _str(library))
-
-
-def schema(schema_id: int, name: str, encoding: str, data: bytes) -> bytes:
-    return record(OP_SCHEMA, U16.pack(schema_id) + _str(name) + _str(encoding) + U32.pack(len(data)) + data)
-
-
-def channel(channel_id: int, schema_id: int, topic: str, encoding: str, metadata: dict[str, str]) -> bytes:
-    return record(OP_CHANNEL, U16.pack(channel_id) + U16.pack(schema_id) + _str(topic) + _str(encoding) + _map(metadata))
-
-
-def message_head(channel_id: int, sequence: int, log_time: int, publish_time: int, size: int) -> bytes:
-    return MESSAGE_HEAD.pack(OP_MESSAGE, 22 + size, channel_id, sequence & 0xFFFFFFFF, log_time, publish_time)
-
-
-def chunk_head(start: int, end: int, records_size: int, crc: int, compression: str, stored_size: int) -> bytes:
-    comp = _str(compression)
-    length = CHUNK_TIMES.size + len(comp) + 8 + stored_size
-    return RECORD_HEAD.pack(OP_CHUNK, length) + CHUNK_TIMES.pack(start, end, records_size, crc) + comp + U64.pack(stored_size)
-
-
-def message_index(channel_id: int, entries: bytes) -> bytes:
-    """`entries` is the packed (log_time, offset) uint64 pairs."""
-    return record(OP_MESSAGE_INDEX, U16.pack(channel_id) + U32.pack(len(entries)) + entries)
+# ---------------------------------------------------------------- parsed records
 
 
 @dataclass
@@ -105,18 +65,6 @@ class ChunkIndex:
     compressed_size: int
     uncompressed_size: int
 
-    def encode(self) -> bytes:
-        offsets = b"".join(U16.pack(c) + U64.pack(o) for c, o in self.message_index_offsets.items())
-        return record(
-            OP_CHUNK_INDEX,
-            struct.pack("<QQQQ", self.start, self.end, self.offset, self.length)
-            + U32.pack(len(offsets))
-            + offsets
-            + U64.pack(self.message_index_length)
-            + _str(self.compression)
-            + struct.pack("<QQ", self.compressed_size, self.uncompressed_size),
-        )
-
 
 @dataclass
 class Statistics:
@@ -129,33 +77,6 @@ class Statistics:
     start: int = 0
     end: int = 0
     channel_message_counts: dict[int, int] = field(default_factory=dict)
-
-    def encode(self) -> bytes:
-        counts = b"".join(U16.pack(c) + U64.pack(n) for c, n in self.channel_message_counts.items())
-        return record(
-            OP_STATISTICS,
-            struct.pack(
-                "<QHIIIIQQ",
-                self.message_count,
-                self.schema_count,
-                self.channel_count,
-                self.attachment_count,
-                self.metadata_count,
-                self.chunk_count,
-                self.start,
-                self.end,
-            )
-            + U32.pack(len(counts))
-            + counts,
-        )
-
-
-def summary_offset(op: int, start: int, length: int) -> bytes:
-    return record(OP_SUMMARY_OFFSET, struct.pack("<BQQ", op, start, length))
-
-
-def data_end(crc: int = 0) -> bytes:
-    return record(OP_DATA_END, U32.pack(crc))
 
 
 # ---------------------------------------------------------------- parsers
