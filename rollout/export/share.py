@@ -67,17 +67,21 @@ class Shared:
         envs = _env_text(self.env_ids)
         every = "every step" if self.stride == 1 else f"every {self.stride} steps"
         return (
-            f"wrote {self.path}: steps {self.first_step}-{self.last_step} ({self.frames} frames, {every}, "
+            f"wrote {self.path}: steps {self.first_step}-{self.last_step} ({_count(self.frames, 'frame')}, {every}, "
             f"{self.duration:.1f} s), {envs}, {self.size / 1e6:.2f} MB"
         )
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
 def _env_text(env_ids: Sequence[int]) -> str:
     ids = list(env_ids)
+    count = _count(len(ids), "env")
     if ids == list(range(len(ids))):
-        return f"{len(ids)} env{'s' if len(ids) != 1 else ''}"
-    shown = ",".join(map(str, ids[:8])) + (",..." if len(ids) > 8 else "")
-    return f"{len(ids)} envs ({shown})"
+        return count
+    return f"{count} ({','.join(map(str, ids[:8]))}{',...' if len(ids) > 8 else ''})"
 
 
 # ----------------------------------------------------------------------------- which frames
