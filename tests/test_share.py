@@ -132,6 +132,17 @@ def test_envs_and_max_envs_choose_what_is_drawn(bag, tmp_path, recorded):
     assert all(p.shape == (2, 3) for p in Page(capped.path).body_positions("00_"))
 
 
+def test_a_model_that_cannot_be_meshed_is_drawn_as_spheres(tmp_path):
+    from rollout.export.synthetic import write_synthetic_rollout
+
+    write_synthetic_rollout(tmp_path / "syn", steps=20, num_envs=3, num_bodies=3)  # its model is `<mujoco/>`
+    page = Page(share_html(tmp_path / "syn", tmp_path / "syn.html").path)
+    assert [m["name"] for _, m in page.messages if m["type"] == "BatchedGlbMessage"] == [
+        "/world/robot/00_body0", "/world/robot/01_body1", "/world/robot/02_body2"
+    ]
+    assert page.shown_steps() == list(range(0, 20, 2))
+
+
 def test_view_track_follows_the_median_env_and_ignores_one_reset():
     F, E = 90, 8
     bases = np.zeros((F, E, 3))

@@ -246,6 +246,44 @@ def _quiet_server() -> Any:
             server.stop()
 
 
+class _Scene:
+    """The page's scene on a viser server: robots, ground and label under one frame that moves so
+    the view stays centred (the world moves under a still camera, so the page can be orbited while
+    it plays)."""
+
+    def __init__(self, server: Any, plan: _Plan, offsets: np.ndarray, bases: np.ndarray) -> None:
+        scene = server.scene
+        # lit by lights alone, as the live viewer: no environment map to wait for (glb.py)
+        scene.configure_environment_map(None)
+        scene.add_light_hemisphere("/lights/sky", ground_color=(120, 110, 100), intensity=1.0)
+        self.world = scene.add_frame("/world", show_axes=False)
+        flat = bases[..., :2].reshape(-1, 2)
+        _add_ground(scene, "/world/ground", flat.min(axis=0), flat.max(axis=0), _ground_z(plan.robot))
+        glbs, self.radius = _robot_glbs(plan.robot, plan.n_bodies)
+        names = list(plan.robot.body_names)
+        identity = np.tile(_IDENTITY, (len(offsets), 1))
+        self.bodies = [
+            None if glb is None else scene.add_batched_glb(
+                f"/world/robot/{k:02d}_{_safe(names[k] if k < len(names) else f'body_{k + 1}')}", glb,
+                batched_wxyzs=identity, batched_positions=offsets, lod="off",
+            )
+            for k, glb in enumerate(glbs)
+        ]  # fmt: skip
+        self.env = int(plan.env_ids[0])
+        self.label = scene.add_label("/world/env_label", f"env {self.env}", position=(0.0, 0.0, 0.0), anchor="bottom-center")
+
+    def draw(self, step: int, positions: np.ndarray, wxyzs: np.ndarray, centre: np.ndarray) -> None:
+        """One frame: positions [B, E, 3] and wxyzs [B, E, 4] of every body; `centre` [3] in view."""
+        self.world.position = tuple(-centre)
+        for k, h in enumerate(self.bodies):
+            if h is not None:
+                h.batched_positions = positions[k]
+                h.batched_wxyzs = wxyzs[k]
+        base = positions[0, 0]
+        self.label.position = (float(base[0]), float(base[1]), float(positions[:, 0, 2].max()) + 0.3)
+        self.label.text = f"env {self.env} · step {step}"
+
+
 def _page(bag: Bag, plan: _Plan, camera: str, progress: Progress | None) -> tuple[str, float]:
     """The HTML of the page and its timeline length (sim seconds)."""
     from rollout.model import env_grid_offsets
@@ -257,28 +295,12 @@ def _page(bag: Bag, plan: _Plan, camera: str, progress: Progress | None) -> tupl
     bases = bag.read_arrays(STATE, ["base_pos"], indices=plan.state_ix, take={"base_pos": _columns(e, 3)})["base_pos"]
     bases = bases.reshape(frames, e.size, 3) + offsets
     preset = parse_preset(camera)
-    # the world moves under a still camera, so the page can be orbited while it plays
-    track = view_track(bases, preset, round(1.0 / (plan.stride * plan.dt)))
+    frame_dt = plan.stride * plan.dt
+    track = view_track(bases, preset, round(1.0 / frame_dt))
     cols = _columns(e, b * 7)
     poses = np.empty(cols.size, np.float32)
-    glbs, radius = _robot_glbs(plan.robot, b)
-    names = list(plan.robot.body_names)
     with _quiet_server() as server:
-        scene = server.scene
-        # lit by lights alone, as the live viewer: no environment map to wait for (glb.py)
-        scene.configure_environment_map(None)
-        scene.add_light_hemisphere("/lights/sky", ground_color=(120, 110, 100), intensity=1.0)
-        world = scene.add_frame("/world", show_axes=False)
-        _add_ground(scene, "/world/ground", bases[..., :2].min(axis=(0, 1)), bases[..., :2].max(axis=(0, 1)), _ground_z(plan.robot))
-        identity = np.tile(_IDENTITY, (e.size, 1))
-        handles = [
-            None if glb is None else scene.add_batched_glb(
-                f"/world/robot/{k:02d}_{_safe(names[k] if k < len(names) else f'body_{k + 1}')}", glb,
-                batched_wxyzs=identity, batched_positions=offsets, lod="off",
-            )
-            for k, glb in enumerate(glbs)
-        ]  # fmt: skip
-        label = scene.add_label("/world/env_label", f"env {int(e[0])}", position=(0.0, 0.0, 0.0), anchor="bottom-center")
+        scene = _Scene(server, plan, offsets, bases)
         recording = server.get_scene_serializer()
         for f, msg in enumerate(bag.iter_decoded(STATE, plan.state_ix)):
             if msg.body_poses.size != n_all * b * 7:
@@ -288,22 +310,14 @@ def _page(bag: Bag, plan: _Plan, camera: str, progress: Progress | None) -> tupl
             positions, wxyzs = instance_transforms(poses.reshape(e.size, b, 7), offsets)
             if f > 0:
                 recording.insert_sleep(max(float(plan.sim_time[f] - plan.sim_time[f - 1]), 0.0))
-            world.position = tuple(-track[f])
-            for k, h in enumerate(handles):
-                if h is not None:
-                    h.batched_positions = positions[k]
-                    h.batched_wxyzs = wxyzs[k]
-            base = positions[0, 0]
-            label.position = (float(base[0]), float(base[1]), float(positions[:, 0, 2].max()) + 0.3)
-            label.text = f"env {int(e[0])} · step {int(plan.steps[f])}"
+            scene.draw(int(plan.steps[f]), positions, wxyzs, track[f])
             if f == 0:  # the page's view (and its Reset View), fitted to the first frame
-                seen = Framing(positions[:, 0] - track[0], radius, positions[0] - track[0], 0, preset == "follow")
+                seen = Framing(positions[:, 0] - track[0], scene.radius, positions[0] - track[0], 0, preset == "follow")
                 pose = CameraRig(server).pose_for(preset, seen, aspect=_ASPECT)
                 ic = server.initial_camera
                 ic.position, ic.look_at, ic.up = pose.eye, pose.look_at, pose.up
             if progress is not None and (f % 32 == 0 or f == frames - 1):
                 progress(f + 1, frames)
-        frame_dt = plan.stride * plan.dt
         recording.insert_sleep(frame_dt)  # the last frame stays up for as long as the others
         return recording.as_html(), float(plan.sim_time[-1] - plan.sim_time[0]) + frame_dt
 
