@@ -5,6 +5,7 @@
     rollout node list | rollout topic list -t | rollout topic echo /rollout/reward_terms --once
     rollout topic hz /rollout/state | rollout bag info BAG | rollout bag repair BAG
     rollout bag check BAG | rollout bag to-npz BAG -o out.npz | rollout bag from-npz run.npz
+    rollout bag share BAG -o run.html
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ def parser() -> argparse.ArgumentParser:
             t.add_argument("-w", "--window", type=int, default=100, help="messages in the averaging window")
         t.set_defaults(func=func)
 
-    bag = sub.add_parser("bag", help="offline tools for bags: info, check, repair, to-npz, from-npz")
+    bag = sub.add_parser("bag", help="offline tools for bags: info, check, repair, to-npz, from-npz, share")
     bag.set_defaults(needs="verb", help_of=bag)
     add_verbs(bag.add_subparsers(dest="verb", metavar="VERB"))
     return p

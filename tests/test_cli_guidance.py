@@ -93,7 +93,7 @@ def test_no_suggestion_when_nothing_is_close() -> None:
 def test_bag_help_lists_the_verbs() -> None:
     p = run("bag", "--help")
     assert p.returncode == 0
-    for verb in ("info", "check", "repair", "to-npz", "from-npz"):
+    for verb in ("info", "check", "repair", "to-npz", "from-npz", "share"):
         assert re.search(rf"^\s+{verb}\s+\w", p.stdout, re.M), verb
 
 

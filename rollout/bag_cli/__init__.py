@@ -17,6 +17,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "repair": ("repair", "rebuild a bag whose recorder was killed"),
     "to-npz": ("to_npz", "convert a bag into an .npz (obs, act, rew, info, base_pos, base_quat)"),
     "from-npz": ("from_npz", "convert an .npz rollout into a bag that replays"),
+    "share": ("share", "a rollout (or a step range) as one HTML file that plays offline"),
 }
 
 
