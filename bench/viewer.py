@@ -81,7 +81,7 @@ def bench_frames(envs: int, bodies: int, frames: int, baseline_frames: int) -> N
 
     with Viewer(port=0, max_envs=envs) as v:
         v.on_robot(robot)
-        drawn = sum(h is not None for h in v.body_handles)
+        drawn = sum(h is not None for h in v.scene.body_handles)
         state_only, with_terms = [], []
         for k in range(frames):
             t0 = time.perf_counter()

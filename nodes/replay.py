@@ -29,7 +29,7 @@ from rollout.bag import Bag
 from rollout.bag.latest import latest_recording
 from rollout.codec import default_store, get_service, get_type
 from rollout.errors import BagError, ParameterError, RolloutError
-from rollout.replay import Item, Player, PlayerStatus, episode_events, rate_error, timeline
+from rollout.replay import Item, Player, PlayerStatus, episode_ends, rate_error, timeline
 from rollout.runtime import LATCHED, LOSSLESS, Node, QoSProfile, run_node, shutdown
 
 TICK_S = 0.002  # how often due messages are published (the playback timing grain)
@@ -124,8 +124,9 @@ class Replay(Node):
         p = self.params
         check_params(p)
         self.bag = open_rollout_bag(p.bag)  # everything that can fail, before anything is published
-        episodes = episode_events(self.bag)
-        self.timeline = timeline(self.bag, p.env_ids or None, episodes=episodes)
+        ends = episode_ends(self.bag)  # read once: the player seeks episodes, the timeline shows them
+        episodes = ends[:2]
+        self.timeline = timeline(self.bag, p.env_ids or None, episodes=ends)
         self.hold = p.wait_for_subscribers > 0 and not p.start_paused  # paused until they come
         self.player = Player(
             self.bag, rate=p.rate, loop=p.loop, start_offset=p.start_offset, start_paused=p.start_paused or self.hold,

@@ -292,3 +292,49 @@ def test_after_a_live_recording_ends_the_page_is_still_live(browser, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_clicking_a_find_entry_moves_the_playhead_to_it_and_selects_its_env(page, replay):
+    v = replay.viewer
+    replay.set_paused(True)
+    v.find.scope.value = "all envs"
+    m = next(m for m in v.find.moments if m.kind == "highest")
+    v.step_slider.value = 0 if m.step > 0 else 1
+    wait_until(lambda: shown_in_page(page) != m.step, what="the page to show another step")
+    page.get_by_role("button", name=m.label).click()
+    wait_until(lambda: shown_in_page(page) == m.step, what=f"the page to show step {m.step}")
+    assert v.selected_env == m.env and v.shown_step == m.step
+    assert f"env {m.env}" in page.get_by_text(re.compile(r"step \d+ · t =")).inner_text()
+
+
+def screen_xy(client, point: np.ndarray) -> tuple[float, float]:
+    """Where `point` (world) lies on the page (pixels), from the page's own camera."""
+    cam = client.camera
+    eye, look, up = (np.asarray(a, float) for a in (cam.position, cam.look_at, cam.up_direction))
+    fwd = (look - eye) / np.linalg.norm(look - eye)
+    right = np.cross(fwd, up)
+    right /= np.linalg.norm(right)
+    top = np.cross(right, fwd)
+    d = point - eye
+    t = np.tan(float(cam.fov) / 2) * float(d @ fwd)
+    x, y = float(d @ right) / (t * float(cam.aspect)), float(d @ top) / t
+    return (x + 1) / 2 * WIDTH, (1 - y) / 2 * HEIGHT
+
+
+def test_clicking_a_robot_in_the_page_selects_its_env(page, replay):
+    v = replay.viewer
+    replay.set_paused(True)
+    v.select_env(0)
+    v.follow_checkbox.value = False
+    v.step_slider.value = 1  # standing
+    wait_until(lambda: shown_in_page(page) == 1, what="the page to show step 1")
+    page.get_by_role("button", name="Top", exact=True).click()
+    client = next(iter(v.server.get_clients().values()))
+    wait_until(lambda: v.camera.elevation == -90.0 and client.camera.position[2] > 2, what="Top")
+    settled(page)
+    target = 3
+    torso = v.scene.body_pos[1:, target].mean(axis=0)
+    x, y = screen_xy(client, torso)
+    page.mouse.click(x, y)
+    wait_until(lambda: v.selected_env == target, what=f"the click at ({x:.0f}, {y:.0f}) to select env {target}")
+    assert v.env_number.value == target
