@@ -104,18 +104,30 @@ class RobotScene:
         self.body_pos = None
 
     def build(
-        self, robot: RobotInfo, model: tuple[str, str], num_envs: int, num_bodies: int, *, fallback: bool = False
+        self,
+        robot: RobotInfo,
+        model: tuple[str, str],
+        num_envs: int,
+        num_bodies: int,
+        *,
+        fallback: bool = False,
+        layout: np.ndarray | None = None,
     ) -> RobotInfo:
-        """(Re)create the meshes for `num_envs` x `num_bodies`; returns `robot` with those sizes."""
+        """(Re)create the meshes for `num_envs` x `num_bodies`; returns `robot` with those sizes.
+        `layout` [E, 3]: the envs' offsets (another scene's, to draw over it), instead of this
+        robot's own grid; E envs are drawn."""
         from rollout.model import env_grid_offsets
 
         self.clear()
         if num_envs != robot.num_envs or num_bodies != robot.num_bodies:
             robot = replace(robot, num_envs=num_envs, num_bodies=num_bodies)
         self.robot = robot
-        e = min(num_envs, self.max_envs)
+        e = min(num_envs, self.max_envs) if layout is None else len(layout)
         spacing = robot.env_spacing
-        self.offsets = env_grid_offsets(num_envs, spacing)[:e] if spacing > 0 else np.zeros((e, 3), np.float32)
+        if layout is not None:
+            self.offsets = np.asarray(layout, np.float32).copy()
+        else:
+            self.offsets = env_grid_offsets(num_envs, spacing)[:e] if spacing > 0 else np.zeros((e, 3), np.float32)
         self.bases = self.offsets.copy()
         meshes = None if fallback else robot_meshes(model, num_bodies)
         identity = np.tile(np.array([1.0, 0.0, 0.0, 0.0], np.float32), (e, 1))
@@ -220,6 +232,30 @@ class RobotScene:
         top = float(self.body_pos[:, env, 2].max()) + 0.3
         self._label.position = (float(self.bases[env, 0]), float(self.bases[env, 1]), top)
         self._label.text = f"env {env}"
+
+
+def state_poses(msg: Any) -> np.ndarray:
+    """[N, B, 7] float32 body poses of a rollout_msgs/State (its sizes checked by `state_misfit`);
+    a State without bodies (a bag made from a bare NPZ) gives its base poses as [N, 1, 7]."""
+    n, b = int(msg.num_envs), int(msg.num_bodies)
+    if b == 0:
+        base = (np.asarray(msg.base_pos, np.float32).reshape(n, 3), np.asarray(msg.base_quat, np.float32).reshape(n, 4))
+        return np.concatenate(base, axis=1)[:, None, :]
+    return np.asarray(msg.body_poses, np.float32).reshape(n, b, 7)
+
+
+def robot_info(msg: Any) -> RobotInfo:
+    """The RobotInfo of a rollout_msgs/RobotDescription."""
+    return RobotInfo(
+        env=str(msg.env),
+        policy=str(msg.policy),
+        num_envs=int(msg.num_envs),
+        num_bodies=len(msg.body_names),
+        body_names=tuple(msg.body_names),
+        term_names=tuple(msg.reward_term_names),
+        dt=float(msg.dt),
+        env_spacing=float(msg.env_spacing),
+    )
 
 
 def robot_meshes(model: tuple[str, str], num_bodies: int) -> list[Any] | None:

@@ -43,10 +43,11 @@ from rollout.cameras import CAMERA_PRESETS, CameraPose, parse_preset
 from rollout.errors import ParameterError, PortInUseError, TransportError
 from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, neighbour_step
 from rollout.viewer.camera import CameraRig, Framing
+from rollout.viewer.comparison import Comparison
 from rollout.viewer.find import FindPanel
 from rollout.viewer.moments import Moment, RunSeries, find_moments
 from rollout.viewer.panels import RewardPanel, RewardView
-from rollout.viewer.scene import RobotInfo, RobotScene
+from rollout.viewer.scene import RobotInfo, RobotScene, robot_info, state_poses
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ class Viewer:
         self._policy_available = True
 
         self._build_gui()
+        self.compare = Comparison(server.scene, self.compare_markdown, max_envs=self.max_envs)
         server.on_client_connect(self._on_client_connect)
 
     # ------------------------------------------------------------------ lifetime
@@ -248,6 +250,7 @@ class Viewer:
     def _build_gui(self) -> None:
         gui = self.server.gui
         self.info_markdown = gui.add_markdown("*waiting for the robot description…*")
+        self.compare_markdown = gui.add_markdown("", visible=False)  # Compare's summary, at the top
         with gui.add_folder("Playback"):
             self.step_slider = gui.add_slider("Step", min=0, max=1, step=1, initial_value=0)
             # live until a Timeline or PlaybackStatus is seen (then Play / Pause)
@@ -559,16 +562,7 @@ class Viewer:
             if key == self._robot_key:
                 return
             self._robot_key = key
-            self.robot = RobotInfo(
-                env=str(msg.env),
-                policy=str(msg.policy),
-                num_envs=int(msg.num_envs),
-                num_bodies=len(msg.body_names),
-                body_names=tuple(msg.body_names),
-                term_names=tuple(msg.reward_term_names),
-                dt=float(msg.dt),
-                env_spacing=float(msg.env_spacing),
-            )
+            self.robot = robot_info(msg)
             self._model = (str(msg.model), str(msg.model_format) or "mjcf")
             self._build_scene(self.robot.num_envs, self.robot.num_bodies)
             self._update_info()
@@ -585,10 +579,7 @@ class Viewer:
                 log.warning("viewer: skipping the state of step %s: %s", int(msg.step), reason)
             self._misfit = reason
             return
-        poses = np.asarray(msg.body_poses, np.float32).reshape(n, b, 7)
-        if b == 0:  # no bodies (e.g. a bag made from a bare NPZ): the base pose stands in, drawn as nothing
-            base = (np.asarray(msg.base_pos, np.float32).reshape(n, 3), np.asarray(msg.base_quat, np.float32).reshape(n, 4))
-            poses = np.concatenate(base, axis=1)[:, None, :]
+        poses = state_poses(msg)
         step = int(msg.step)
         with self._lock:
             if self._closed:
@@ -659,11 +650,39 @@ class Viewer:
             self.episodes.set(np.asarray(msg.episode_steps), np.asarray(msg.episode_envs))
             self._run = RunSeries.from_timeline(msg)
             self._update_find()
+            self.compare.show_summary(self._run, self._label_a())
             if steps.size:
                 self._first_step, self._last_step = int(steps.min()), int(steps.max())
                 self._set_slider_range(self._first_step, self._last_step)
             self.rewards.invalidate()
             self._update_rewards()
+
+    # -- Compare (A/B): B's topics of a replay with compare:=B
+
+    def on_compare_robot(self, msg: Any) -> None:
+        """B's `rollout_msgs/RobotDescription`: its ghost, drawn with its own model over A's envs."""
+        with self._lock:
+            if self.compare.on_robot(msg) and self.scene.num_drawn:
+                self.compare.layout(self.scene.offsets)
+            self.compare.show_summary(self._run, self._label_a())
+
+    def on_compare_state(self, msg: Any) -> None:
+        """B's `rollout_msgs/State` at A's step: moves the ghost."""
+        if state_misfit(msg) is not None:
+            return
+        with self._lock, self.server.atomic():
+            self.compare.on_state(msg)
+
+    def on_compare_timeline(self, msg: Any) -> None:
+        """B's `rollout_msgs/Timeline`: B in every reward plot, and the summary."""
+        with self._lock:
+            self.compare.on_timeline(msg)
+            self.compare.show_summary(self._run, self._label_a())
+            self.rewards.invalidate()
+            self._update_rewards()
+
+    def _label_a(self) -> str:
+        return self.robot.policy if self.robot and self.robot.policy else "A"
 
     def on_status(self, msg: Any) -> None:
         """A `rollout_msgs/PlaybackStatus` (replay): paused, speed, loop and range as the player reports them."""
@@ -714,6 +733,7 @@ class Viewer:
             self.series = RewardSeries(self.robot.term_names, np.arange(e))
             self.episodes.clear()
             self._first_step = None
+        self.compare.layout(self.scene.offsets)  # B's ghost over the envs drawn now
         self.rewards.invalidate()
         self._camera_pending = True
         with self._internal():
@@ -834,6 +854,7 @@ class Viewer:
                 first_step=self._first_step or 0,
                 term_names=self.robot.term_names if self.robot else (),
                 latest=self._last_terms,
+                compare=self.compare.series,
             )
         )
 
