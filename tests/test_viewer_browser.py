@@ -338,3 +338,46 @@ def test_clicking_a_robot_in_the_page_selects_its_env(page, replay):
     page.mouse.click(x, y)
     wait_until(lambda: v.selected_env == target, what=f"the click at ({x:.0f}, {y:.0f}) to select env {target}")
     assert v.env_number.value == target
+
+
+def test_a_replay_with_compare_draws_two_sets_of_robots_and_both_series(browser, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from test_viewer_compare import record
+
+    a, b = record(tmp_path / "a.mcap", "random", 4), record(tmp_path / "b.mcap", "zero", 4)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rollout.cli", "launch", "replay.launch.py", f"bag:={a}", f"compare:={b}",
+         f"port:={port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    try:
+        wait_until(lambda: any("open http" in ln for ln in lines), 60, "the viewer to start")
+        pg = browser.new_page()
+        pg.bring_to_front()
+        pg.goto(f"http://127.0.0.1:{port}")  # plays once the page is open: A and B part ways
+        pg.get_by_text(re.compile(r"over 4 common envs")).wait_for(timeout=30_000)  # the summary
+        pg.get_by_text("B total").first.wait_for(timeout=30_000)  # B's line in the plot's legend
+        assert pg.get_by_text("mean return").count() >= 1
+
+        def ghost_share() -> float:  # B's translucent blue over the scene (A is tan, the floor grey)
+            px = scene_pixels(pg).reshape(-1, 3)
+            return float(((px[:, 2] - px[:, 0] > 30) & (px[:, 2] - px[:, 1] > 5)).mean())
+
+        def robot_share() -> float:
+            return len(robot_pixels(pg)) / scene_pixels(pg)[..., 0].size
+
+        wait_until(lambda: ghost_share() > 0.002 and robot_share() > 0.002, 30, "both sets of robots on the canvas")
+        pg.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert any("compare:" in ln and "plays along" in ln for ln in lines), "".join(lines)

@@ -138,3 +138,27 @@ def test_replay_with_compare_draws_b_as_a_ghost_in_the_plots_and_the_summary(rou
         bridge.destroy_node()
     assert "Traceback" not in err, err
     assert "compare: the bag has 4 envs, compare 3: the common envs 0-2 are compared" in err
+
+
+def test_a_b_of_another_model_is_drawn_with_its_own_and_said_so(bags, tmp_path):
+    from rollout.nodes.replay import compare_notes
+    from rollout.viewer import Viewer
+
+    env = make_env("synthetic", num_envs=2, seed=0)
+    other = RolloutRecorder(env, max_steps=5, out=tmp_path / "synthetic.mcap").run("random")
+    with Bag(bags[0]) as a, Bag(other) as b:
+        robot_a, robot_b = a.decode(topics.ROBOT, 0), b.decode(topics.ROBOT, 0)
+        state_b = b.decode(topics.STATE, 3)
+    assert compare_notes(robot_a, robot_b) == [
+        "the bag has 4 envs, compare 2: the common envs 0-1 are compared",
+        f"compare records another model ({robot_b.env} vs {robot_a.env}): drawn with its own",
+    ]
+    with Viewer(port=0) as v:
+        v.on_robot(robot_a)
+        v.on_compare_robot(robot_b)
+        v.on_compare_state(state_b)
+        ghost = v.compare.scene
+        assert ghost.num_drawn == 2 and ghost.num_bodies == len(robot_b.body_names)
+        # the synthetic env records no model: B's own is one sphere per body, A keeps the humanoid
+        assert np.allclose(ghost.mesh_radius, 0.04, atol=1e-3) and v.scene.mesh_radius.max() > 0.1
+        assert v.compare.shown_step == 3

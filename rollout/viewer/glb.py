@@ -20,7 +20,7 @@ _JSON, _HEADER = 0x4E4F534A, struct.Struct("<III")
 
 def matte_glb(mesh: Any, *, tint: tuple[float, float, float, float] | None = None) -> bytes:
     """`mesh` (a trimesh.Trimesh) as GLB bytes whose primitives all use one matte material;
-    `tint` (r, g, b, alpha in 0-1) multiplies its colours, and an alpha below 1 blends it (a ghost)."""
+    `tint` (r, g, b, alpha in 0-1) replaces its colours, and an alpha below 1 blends it (a ghost)."""
     with io.BytesIO() as buf:
         mesh.export(buf, file_type="glb")
         glb = buf.getvalue()
@@ -38,6 +38,8 @@ def matte_glb(mesh: Any, *, tint: tuple[float, float, float, float] | None = Non
     for m in doc.get("meshes", []):
         for p in m["primitives"]:
             p["material"] = 0
+            if tint is not None:  # one flat colour: tinted vertex colours of a tan robot read as grey
+                p.get("attributes", {}).pop("COLOR_0", None)
     text = json.dumps(doc, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 4)  # chunks are 4-byte aligned; JSON pads with spaces
     rest = glb[20 + length :]

@@ -29,7 +29,7 @@ from rollout.viewer.glb import matte_glb
 log = logging.getLogger(__name__)
 
 _FALLBACK_RADIUS = 0.04  # bodies drawn as small spheres when the model cannot be meshed
-GHOST_TINT = (0.35, 0.65, 1.0, 0.4)  # Compare's B: blue and see-through over A
+GHOST_TINT = (0.2, 0.5, 1.0, 0.5)  # Compare's B: blue and see-through over A
 
 
 @dataclass(frozen=True)
