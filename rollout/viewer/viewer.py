@@ -10,18 +10,21 @@
     viewer.source_lost("sim node")    # the feeding node is gone: the page stays and says so
     viewer.notify(title, body)        # a notice on every open page
     viewer.neighbour_step(+1)         # the recorded step after the drawn one (for the step buttons)
+    viewer.seek(40); viewer.set_paused(False); viewer.step_by(-1); viewer.seek_episode(+1)   # the controls
+    viewer.select_env(3); viewer.show_moment(m)   # Find: `m` from viewer.find.moments
+    viewer.on_compare_robot(b_robot); viewer.on_compare_state(b_state); viewer.on_compare_timeline(b_tl)  # A/B
 
 No middleware here: `nodes/viser_bridge.py` feeds it from topics and turns its callbacks into
 service calls. Live (no Timeline or PlaybackStatus seen), the timeline slider grows with the steps
 seen and pausing, scrubbing and stepping act on the viewer's own history of recent states; on a
 replay they go to the replay node through the callbacks.
 
-Drawing: one batched mesh per robot body with one instance per env (`add_batched_meshes_trimesh`),
-moved by whole-array updates of `batched_positions` / `batched_wxyzs` (viser is w, x, y, z; the
-messages are x, y, z, w). Envs that share an origin (`env_spacing` > 0) are laid out on the grid
-of `rollout.model.env_grid_offsets`, as in Foxglove. The reward table and plot are
-`rollout.viewer.panels.RewardPanel`; cross-origin pages are refused by `rollout.viewer.origin`. Thread-safe: the bridge draws from one thread
-while viser runs GUI callbacks on its own.
+Parts, each in its own module: the 3D scene (`rollout.viewer.scene.RobotScene`, `viewer.scene`:
+one batched mesh per body, one instance per env; clicking a robot selects its env), the camera
+(`camera.CameraRig`), the reward table and plot (`panels.RewardPanel`), the Find panel
+(`find.FindPanel` over `moments.find_moments`), Compare's B (`comparison.Comparison`: a ghost,
+B's series, the summary). Cross-origin pages are refused by `rollout.viewer.origin`. Thread-safe:
+the bridge draws from one thread while viser runs GUI callbacks on its own.
 """
 
 from __future__ import annotations
@@ -313,17 +316,32 @@ class Viewer:
     def _on_slider(self, event: Any) -> None:
         if self._is_internal():
             return
-        target = round(event.target.value)
-        with self._lock:
-            self._user_seek_at = time.monotonic()
-            if not self.replay:
-                self._show_history(target)
-                return
-        self._fire(self.callbacks.seek_step, target)
+        self._user_seek_at = time.monotonic()
+        self.seek(round(event.target.value))
 
     def _on_play(self, event: Any) -> None:
+        self.set_paused(not self.paused)
+
+    def _on_step_button(self, event: Any) -> None:
+        self.step_by(1 if event.target.value == "+1" else -1)
+
+    def _on_episode_button(self, event: Any) -> None:
+        self.seek_episode(1 if event.target.value == "next" else -1)
+
+    # -- what the controls do, live (on the viewer's own history) or on a replay (through the callbacks)
+
+    def seek(self, step: int) -> None:
+        """Move the playhead to `step` (live: draw the kept state nearest it, pausing the view)."""
         with self._lock:
-            paused = not self.paused
+            if not self.replay:
+                self._show_history(int(step))
+                return
+        self._fire(self.callbacks.seek_step, int(step))
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or play (live: freeze or resume this page's view; the sim goes on). Play at the
+        end of a replay starts over, as a media player does."""
+        with self._lock:
             if not self.replay:
                 self._freeze(paused)
                 return
@@ -332,12 +350,12 @@ class Viewer:
             first = self._first_step
             self._finished = self._finished and paused
             self._set_paused_ui(paused)
-        if restart:  # Play at the end starts over, as a media player does
+        if restart:
             self._fire(self.callbacks.seek_step, first)
         self._fire(self.callbacks.set_paused, paused)
 
-    def _on_step_button(self, event: Any) -> None:
-        delta = 1 if event.target.value == "+1" else -1
+    def step_by(self, delta: int) -> None:
+        """One recorded step forward (+1) or back (-1), pausing."""
         with self._lock:
             if not self.replay:
                 if self.shown_step is not None:
@@ -346,8 +364,8 @@ class Viewer:
             self._set_paused_ui(True)
         self._fire(self.callbacks.step, delta)
 
-    def _on_episode_button(self, event: Any) -> None:
-        direction = 1 if event.target.value == "next" else -1
+    def seek_episode(self, direction: int) -> None:
+        """To the start of the selected env's next (+1) or previous (-1) episode."""
         with self._lock:
             env = self.selected_env
             if not self.replay:
@@ -406,10 +424,7 @@ class Viewer:
             if self.scene.has_drawn:
                 self._apply_camera(self.cameras.preset or "follow")
             self._user_seek_at = 0.0  # the slider follows the seek
-            if not self.replay:
-                self._show_history(moment.step)
-                return
-        self._fire(self.callbacks.seek_step, moment.step)
+        self.seek(moment.step)
 
     def _update_find(self) -> None:
         """List the moments of the selected env (or of every env) in the Find panel."""
