@@ -305,6 +305,11 @@ def test_clicking_a_find_entry_moves_the_playhead_to_it_and_selects_its_env(page
     wait_until(lambda: shown_in_page(page) == m.step, what=f"the page to show step {m.step}")
     assert v.selected_env == m.env and v.shown_step == m.step
     assert f"env {m.env}" in page.get_by_text(re.compile(r"step \d+ · t =")).inner_text()
+    client = next(iter(v.server.get_clients().values()))  # the page's view went to that env
+    wait_until(
+        lambda: np.allclose(client.camera.look_at[:2], v.scene.bases[m.env][:2], atol=0.3),
+        what=f"the page's camera to look at env {m.env}",
+    )
 
 
 def screen_xy(client, point: np.ndarray) -> tuple[float, float]:

@@ -133,6 +133,8 @@ def test_replay_with_compare_draws_b_as_a_ghost_in_the_plots_and_the_summary(rou
         assert np.isfinite(b_total).all() and not np.allclose(b_total, data[labels.index("total")])
         text = v.compare_markdown.content
         assert v.compare_markdown.visible and "over 3 common envs" in text and "| mean return |" in text
+        v.ghost_checkbox.value = False  # "Show B (ghost)"
+        assert v.ghost_checkbox.visible and not any(h.visible for h in ghost.body_handles)
     finally:
         err = stop(replay)
         bridge.destroy_node()

@@ -68,6 +68,11 @@ class Comparison:
         self.scene.build(self.robot, self._model, self.robot.num_envs, self.robot.num_bodies, layout=self._layout)
         self.shown_step = None
 
+    def show(self, visible: bool) -> None:
+        """Show or hide the ghost."""
+        if self.scene is not None:
+            self.scene.set_visible(visible)
+
     def on_state(self, msg: Any) -> None:
         """B's State: moves the ghost (call inside `server.atomic()`)."""
         sc = self.scene

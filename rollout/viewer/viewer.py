@@ -269,6 +269,7 @@ class Viewer:
             self.follow_checkbox = gui.add_checkbox("Follow env", initial_value=False)
             self.camera_buttons = gui.add_button_group("Camera", list(PRESET_LABELS))
             self.trails_checkbox = gui.add_checkbox("Trails", initial_value=self.trail_length > 0)
+            self.ghost_checkbox = gui.add_checkbox("Show B (ghost)", initial_value=True, visible=False)
         with gui.add_folder("Find") as find_folder:
             self.find = FindPanel(gui, find_folder, on_pick=self.show_moment, on_scope=self._update_find)
         with gui.add_folder("Policy", visible=self.callbacks.set_policy_enabled is not None) as self.policy_folder:
@@ -287,6 +288,7 @@ class Viewer:
         self.follow_checkbox.on_update(self._on_follow)
         self.camera_buttons.on_click(self._on_camera_button)
         self.trails_checkbox.on_update(self._on_trails)
+        self.ghost_checkbox.on_update(self._on_ghost)
         self.policy_checkbox.on_update(self._on_policy)
 
     @staticmethod
@@ -417,6 +419,8 @@ class Viewer:
     def show_moment(self, moment: Moment) -> None:
         """Select the moment's env, point the view at it and move the playhead to its step."""
         with self._lock:
+            if moment.env >= self.scene.num_drawn:
+                self.notify("Not drawn", f"env {moment.env} is not drawn (the first {self.scene.num_drawn} are)")
             self.select_env(moment.env)
             if not self.follow_checkbox.value:
                 with self._internal():
@@ -450,6 +454,10 @@ class Viewer:
     def _on_trails(self, event: Any) -> None:
         with self._lock:
             self.scene.show_trails(bool(event.target.value))
+
+    def _on_ghost(self, event: Any) -> None:
+        with self._lock:
+            self.compare.show(bool(event.target.value))
 
     def _on_client_connect(self, client: Any) -> None:
         # a new page starts where the others look: move it as soon as it reports its camera
@@ -679,6 +687,8 @@ class Viewer:
         with self._lock:
             if self.compare.on_robot(msg) and self.scene.num_drawn:
                 self.compare.layout(self.scene.offsets)
+                self.compare.show(bool(self.ghost_checkbox.value))
+            self.ghost_checkbox.visible = True
             self.compare.show_summary(self._run, self._label_a())
 
     def on_compare_state(self, msg: Any) -> None:
