@@ -4,7 +4,8 @@ Topics in: /rollout/robot (RobotDescription, latched), /rollout/state (State; ke
 only the newest state is drawn and stale ones are dropped), /rollout/reward_terms,
 /rollout/episodes, and from a replay /rollout/playback/status and /rollout/playback/timeline
 (latched); with a replay's `compare:=B`, B's /compare/rollout/robot, /compare/rollout/state
-and /compare/rollout/playback/timeline (drawn as a ghost, in the plots and a summary). Services called (asynchronously, newest request wins, never blocking the page):
+and /compare/rollout/playback/timeline (drawn as a ghost, in the plots and a summary).
+Services called (asynchronously, newest request wins, never blocking the page):
 /replay/seek_step, /replay/seek_episode (rollout_msgs), /replay/pause, /replay/resume,
 /replay/set_rate (rosbag2_interfaces), /replay/set_loop (std_srvs/SetBool, when the replay
 offers it) and, live, /sim/set_policy_enabled (std_srvs/SetBool).
@@ -200,10 +201,12 @@ class ViserBridge(Node):
         self.create_subscription("rollout_msgs/msg/EpisodeEvents", topics.EPISODES, v.on_episodes, 100)
         self.create_subscription("rollout_msgs/msg/PlaybackStatus", topics.PLAYBACK_STATUS, self.on_status, 10)
         self.create_subscription("rollout_msgs/msg/Timeline", topics.TIMELINE, v.on_timeline, LATCHED)
-        b = "compare"  # a replay's second bag (compare:=B), aligned by step
-        self.create_subscription("rollout_msgs/msg/RobotDescription", topics.namespaced(topics.ROBOT, b), v.on_compare_robot, LATCHED)
-        self.create_subscription("rollout_msgs/msg/State", topics.namespaced(topics.STATE, b), v.on_compare_state, QoSProfile(depth=1))
-        self.create_subscription("rollout_msgs/msg/Timeline", topics.namespaced(topics.TIMELINE, b), v.on_compare_timeline, LATCHED)
+        for msg_type, topic, callback, qos in (  # a replay's second bag (compare:=B), aligned by step
+            ("RobotDescription", topics.ROBOT, v.on_compare_robot, LATCHED),
+            ("State", topics.STATE, v.on_compare_state, QoSProfile(depth=1)),
+            ("Timeline", topics.TIMELINE, v.on_compare_timeline, LATCHED),
+        ):
+            self.create_subscription(f"rollout_msgs/msg/{msg_type}", topics.namespaced(topic, "compare"), callback, qos)
         self.create_timer(1.0, self._check_policy_service)
         self.create_timer(0.5, self._check_source)
         if ok():  # stopped while starting (another node failed): invite no one to a page going away

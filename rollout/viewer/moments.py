@@ -83,13 +83,15 @@ def find_moments(series: RunSeries, env: int | None = None, *, per_kind: int = 3
         got = _extreme(total, lowest=kind == "lowest")
         if got is not None:
             t, c, v = got
-            out.append(Moment(kind, int(steps[t]), int(ids[c]), v, f"{word} total {v:+.3f}: env {ids[c]}, step {steps[t]}"))
+            text = f"{word} total {v:+.3f}: env {ids[c]}, step {steps[t]}"
+            out.append(Moment(kind, int(steps[t]), int(ids[c]), v, text))
     for name, values in zip(series.term_names, series.terms[:, :, cols]):
         for kind, word in (("term_min", "min"), ("term_max", "max")):
             got = _extreme(values, lowest=kind == "term_min")
             if got is not None:
                 t, c, v = got
-                out.append(Moment(kind, int(steps[t]), int(ids[c]), v, f"{name} {word} {v:+.3f}: env {ids[c]}, step {steps[t]}"))
+                text = f"{name} {word} {v:+.3f}: env {ids[c]}, step {steps[t]}"
+                out.append(Moment(kind, int(steps[t]), int(ids[c]), v, text))
     out += drops(steps, ids, total, per_kind)
     return out
 
@@ -107,7 +109,8 @@ def terminations(series: RunSeries, env: int | None, count: int) -> list[Moment]
         earlier = series.end_steps[(series.end_envs == e) & (series.end_steps < step)]
         start = int(earlier.max()) + 1 if earlier.size else int(series.steps[0]) if len(series.steps) else 0
         reason = f" ({why})" if why and why != "terminated" else ""
-        out.append(Moment("termination", step, e, float(step - start + 1), f"env {e} terminated at step {step}{reason}"))
+        text = f"env {e} terminated at step {step}{reason}"
+        out.append(Moment("termination", step, e, float(step - start + 1), text))
     return out
 
 

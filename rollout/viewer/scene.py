@@ -269,7 +269,9 @@ def robot_meshes(model: tuple[str, str], num_bodies: int) -> list[Any] | None:
         log.warning("viewer: drawing bodies as spheres: %s", e)
         return None
     if len(meshes) != num_bodies:
-        log.warning("viewer: the model has %d bodies, the states %d; drawing bodies as spheres", len(meshes), num_bodies)
+        log.warning(
+            "viewer: the model has %d bodies, the states %d; drawing bodies as spheres", len(meshes), num_bodies
+        )
         return None
     if all(m.is_empty for m in meshes):
         return None
