@@ -4,7 +4,7 @@
     python3 bench/viewer.py --envs 64 --bodies 20 --frames 300 --gb 1.1 --seeks 200
 
 Frame update: `Viewer.on_state` (one batched mesh per body, one instance per env, plus trails,
-label, table and plot) and with `on_reward_terms`, p50/p99 over --frames states of a 20-body chain
+label, table and plot), with `on_reward_terms`, and Compare's ghost (`on_compare_state`), p50/p99 over --frames states of a 20-body chain
 robot, next to the baseline measured in the same run: one viser scene node per body per env, each
 moved by its own position/wxyz update. No browser is connected: this is the Python side only.
 
@@ -81,7 +81,7 @@ def bench_frames(envs: int, bodies: int, frames: int, baseline_frames: int) -> N
 
     with Viewer(port=0, max_envs=envs) as v:
         v.on_robot(robot)
-        drawn = sum(h is not None for h in v.body_handles)
+        drawn = sum(h is not None for h in v.scene.body_handles)
         state_only, with_terms = [], []
         for k in range(frames):
             t0 = time.perf_counter()
@@ -97,6 +97,15 @@ def bench_frames(envs: int, bodies: int, frames: int, baseline_frames: int) -> N
         )
         print(f"  viewer on_state                        {percentiles(state_only[skip:])}")
         print(f"  viewer on_state + on_reward_terms      {percentiles(with_terms[skip:])}")
+        # Compare: B drawn as a ghost (the same robot, other poses), one more State per step
+        v.on_compare_robot(robot)
+        ghost = []
+        for k in range(frames):
+            v.on_state(states[k])
+            t0 = time.perf_counter()
+            v.on_compare_state(states[frames - 1 - k])
+            ghost.append((time.perf_counter() - t0) * 1e3)
+        print(f"  compare: B's ghost on_compare_state    {percentiles(ghost[skip:])}")
 
     if baseline_frames <= 0:
         return

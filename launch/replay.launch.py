@@ -3,6 +3,7 @@
     rollout launch replay.launch.py bag:=rollouts/rollout_20250101_120000
     rollout launch replay.launch.py bag:=latest
     rollout launch replay.launch.py bag:=BAG video:=out.mp4 preset:=Side
+    rollout launch replay.launch.py bag:=A compare:=B      # B drawn as a ghost over A, aligned by step
     ros2 launch rollout replay.launch.py bag:=BAG
 
 With `video`, the replay runs as fast as the encoder takes frames (not by the wall clock), the
@@ -13,6 +14,7 @@ from rollout.launching import Arg, NodeSpec, ros_launch_description
 
 ARGS = [
     Arg("bag", None, "bag to play: a rosbag2 folder, an .mcap file, or latest (the newest under rollouts/)"),
+    Arg("compare", "", "a second bag to play along, aligned by step: a ghost over the first, in every plot and a summary"),
     Arg("rate", "1.0", "playback speed, 0.1 to 4", float, minimum=0.1),
     Arg("loop", "false", "start again at the end", bool),
     Arg("start_paused", "false", "open paused at the first step", bool),
@@ -46,6 +48,7 @@ def nodes(a: dict) -> list[NodeSpec]:
                 "start_offset": a["start_offset"],
                 "exit_at_end": False,  # with a video the encoder ends the launch once it has every frame
                 "wait_for_subscribers": 1 if video else 0,
+                "compare": a["compare"],
             },
             shutdown_on_exit=not video,
         ),

@@ -8,6 +8,12 @@ and again after every seek. Also publishes:
     /rollout/playback/timeline  rollout_msgs/Timeline, latched, once (reward series, episode ends)
     /rollout/playback/status    rollout_msgs/PlaybackStatus, on every change and at 10 Hz
 
+With `compare:=B`, a second recording is played along, aligned by control step: with every
+State of the bag, B's State of the same step (its last before, past B's end) on
+/compare/rollout/state, and B's RobotDescription and Timeline (latched, for the same envs) on
+/compare/rollout/robot and /compare/rollout/playback/timeline. The controls act on the bag; B
+follows.
+
 Services (rosbag2_interfaces/srv/* unless noted): /replay/pause, resume, toggle_paused,
 is_paused, set_rate, get_rate, seek, play_next, burst; /replay/seek_step (rollout_msgs/SeekStep)
 and /replay/seek_episode (rollout_msgs/SeekEpisode), which while paused also publish the target
@@ -16,6 +22,7 @@ fast as the subscribers take them: for offline consumers such as the video encod
 `wait_for_subscribers:=1` so that one started alongside misses nothing).
 
     ros2 run rollout replay --ros-args -p bag:=rollouts/run1 -p rate:=0.5 -p loop:=true
+    ros2 run rollout replay --ros-args -p bag:=rollouts/run1 -p compare:=rollouts/run2
 """
 
 from __future__ import annotations
@@ -24,12 +31,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from rollout import topics
 from rollout.bag import Bag
 from rollout.bag.latest import latest_recording
 from rollout.codec import default_store, get_service, get_type
 from rollout.errors import BagError, ParameterError, RolloutError
-from rollout.replay import Item, Player, PlayerStatus, episode_events, rate_error, timeline
+from rollout.replay import Item, Player, PlayerStatus, episode_ends, rate_error, timeline
+from rollout.replay.align import StepAlign
 from rollout.runtime import LATCHED, LOSSLESS, Node, QoSProfile, run_node, shutdown
 
 TICK_S = 0.002  # how often due messages are published (the playback timing grain)
@@ -63,6 +73,8 @@ class ReplayParams:
     with rate 0, set 1 so an offline consumer started alongside misses nothing."""
     env_ids: tuple[int, ...] = ()
     """Envs whose per-env reward series go into the timeline, e.g. [0,3,5] (default: all, up to the first 64)."""
+    compare: str = ""
+    """A second bag played along, aligned by step, under /compare (a viewer draws it as a ghost)."""
 
 
 def topic_list(text: str) -> list[str]:
@@ -85,6 +97,17 @@ def open_rollout_bag(path: str) -> Bag:
         bag.close()
         raise
     return bag
+
+
+def compare_notes(robot_a: object, robot_b: object) -> list[str]:
+    """What a user should know about comparing two recordings of these robots (one line each)."""
+    notes = []
+    na, nb = int(robot_a.num_envs), int(robot_b.num_envs)
+    if na != nb:
+        notes.append(f"the bag has {na} envs, compare {nb}: the common envs 0-{min(na, nb) - 1} are compared")
+    if (robot_a.model, robot_a.model_format) != (robot_b.model, robot_b.model_format):
+        notes.append(f"compare records another model ({robot_b.env} vs {robot_a.env}): drawn with its own")
+    return notes
 
 
 def check_params(p: ReplayParams) -> None:
@@ -124,8 +147,9 @@ class Replay(Node):
         p = self.params
         check_params(p)
         self.bag = open_rollout_bag(p.bag)  # everything that can fail, before anything is published
-        episodes = episode_events(self.bag)
-        self.timeline = timeline(self.bag, p.env_ids or None, episodes=episodes)
+        ends = episode_ends(self.bag)  # read once: the player seeks episodes, the timeline shows them
+        episodes = ends[:2]
+        self.timeline = timeline(self.bag, p.env_ids or None, episodes=ends)
         self.hold = p.wait_for_subscribers > 0 and not p.start_paused  # paused until they come
         self.player = Player(
             self.bag, rate=p.rate, loop=p.loop, start_offset=p.start_offset, start_paused=p.start_paused or self.hold,
@@ -141,6 +165,9 @@ class Replay(Node):
         self.timeline_pub = self.create_publisher("rollout_msgs/msg/Timeline", topics.TIMELINE, LATCHED)
         self.timeline.header.stamp.sec, self.timeline.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
         self.timeline_pub.publish(self.timeline)
+        self.compare_bag: Bag | None = None
+        if p.compare:
+            self.open_compare(p.compare)
 
         for verb, srv, handler in [
             ("pause", "rosbag2_interfaces/srv/Pause", self.on_pause),
@@ -172,9 +199,35 @@ class Replay(Node):
 
     # -- playing
 
+    def open_compare(self, path: str) -> None:
+        """Open B, publish its robot and timeline, and pair its states with the bag's."""
+        b = self.compare_bag = open_rollout_bag(path)
+        if topics.ROBOT not in b.topics or topics.ROBOT not in self.bag.topics:
+            raise BagError(f"compare: {path} and {self.bag.path} both need a {topics.ROBOT} message")
+        robot_a, robot_b = self.bag.decode(topics.ROBOT, 0), b.decode(topics.ROBOT, 0)
+        for note in compare_notes(robot_a, robot_b):
+            self.get_logger().info(f"compare: {note}")
+        common = np.asarray(self.timeline.env_ids, np.int64)
+        common = common[common < int(robot_b.num_envs)]
+        tl = timeline(b, common)
+        tl.header.stamp = self.timeline.header.stamp
+        ns = "compare"
+        self.create_publisher(message_type(b, topics.ROBOT), topics.namespaced(topics.ROBOT, ns), LATCHED).publish(
+            b.raw(topics.ROBOT, 0).data
+        )
+        self.create_publisher("rollout_msgs/msg/Timeline", topics.namespaced(topics.TIMELINE, ns), LATCHED).publish(tl)
+        qos = LOSSLESS if self.params.rate == 0 else QoSProfile(depth=10)
+        self.compare_pub = self.create_publisher(message_type(b, topics.STATE), topics.namespaced(topics.STATE, ns), qos)
+        self.align = StepAlign(self.bag, b)
+        self.get_logger().info(f"compare: {b.path} plays along, aligned by step, on /{ns}/rollout/*")
+
     def publish_items(self, items: list[Item]) -> None:
         for item in items:
             self.pubs[item.topic].publish(item.data)
+            if self.compare_bag is not None and item.topic == topics.STATE:
+                j = self.align.b_index(item.log_time)
+                if j is not None:
+                    self.compare_pub.publish(self.compare_bag.raw(topics.STATE, j).data)
 
     def flush(self) -> None:
         """Publish what is due, then the status if it changed."""
@@ -317,6 +370,8 @@ class Replay(Node):
     def destroy_node(self) -> None:
         super().destroy_node()
         self.bag.close()
+        if self.compare_bag is not None:
+            self.compare_bag.close()
 
 
 def main(args: list[str] | None = None) -> None:

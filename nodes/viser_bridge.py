@@ -3,7 +3,9 @@
 Topics in: /rollout/robot (RobotDescription, latched), /rollout/state (State; keep-last 1, so
 only the newest state is drawn and stale ones are dropped), /rollout/reward_terms,
 /rollout/episodes, and from a replay /rollout/playback/status and /rollout/playback/timeline
-(latched). Services called (asynchronously, newest request wins, never blocking the page):
+(latched); with a replay's `compare:=B`, B's /compare/rollout/robot, /compare/rollout/state
+and /compare/rollout/playback/timeline (drawn as a ghost, in the plots and a summary).
+Services called (asynchronously, newest request wins, never blocking the page):
 /replay/seek_step, /replay/seek_episode (rollout_msgs), /replay/pause, /replay/resume,
 /replay/set_rate (rosbag2_interfaces), /replay/set_loop (std_srvs/SetBool, when the replay
 offers it) and, live, /sim/set_policy_enabled (std_srvs/SetBool).
@@ -121,6 +123,45 @@ class LatestCall:
             self._start(*nxt)
 
 
+@dataclass(frozen=True)
+class ReplayServices:
+    """The service clients the page's controls call."""
+
+    seek_step: Any
+    seek_episode: Any
+    pause: Any
+    resume: Any
+    set_rate: Any
+    set_loop: Any
+    policy: Any
+    """The live sim's policy switch."""
+
+    @classmethod
+    def of(cls, node: Node, replay_node: str) -> ReplayServices:
+        prefix = "/" + replay_node.strip("/")
+        return cls(
+            seek_step=node.create_client("rollout_msgs/srv/SeekStep", f"{prefix}/seek_step"),
+            seek_episode=node.create_client("rollout_msgs/srv/SeekEpisode", f"{prefix}/seek_episode"),
+            pause=node.create_client("rosbag2_interfaces/srv/Pause", f"{prefix}/pause"),
+            resume=node.create_client("rosbag2_interfaces/srv/Resume", f"{prefix}/resume"),
+            set_rate=node.create_client("rosbag2_interfaces/srv/SetRate", f"{prefix}/set_rate"),
+            set_loop=node.create_client("std_srvs/srv/SetBool", f"{prefix}/set_loop"),
+            policy=node.create_client("std_srvs/srv/SetBool", topics.POLICY_ENABLED_SERVICE),
+        )
+
+
+@dataclass(frozen=True)
+class Channels:
+    """One `LatestCall` per kind of control: a newer request of a kind replaces an older waiting one."""
+
+    seek: LatestCall
+    """seek_step and seek_episode: the newest target wins."""
+    play: LatestCall
+    rate: LatestCall
+    loop: LatestCall
+    policy: LatestCall
+
+
 # ----------------------------------------------------------------------------- node
 
 
@@ -130,19 +171,8 @@ class ViserBridge(Node):
         p = self.params
         check_params(p)
         log = self.get_logger()
-        prefix = "/" + p.replay_node.strip("/")
-        self._service_clients = {
-            "seek_step": self.create_client("rollout_msgs/srv/SeekStep", f"{prefix}/seek_step"),
-            "seek_episode": self.create_client("rollout_msgs/srv/SeekEpisode", f"{prefix}/seek_episode"),
-            "pause": self.create_client("rosbag2_interfaces/srv/Pause", f"{prefix}/pause"),
-            "resume": self.create_client("rosbag2_interfaces/srv/Resume", f"{prefix}/resume"),
-            "set_rate": self.create_client("rosbag2_interfaces/srv/SetRate", f"{prefix}/set_rate"),
-            "set_loop": self.create_client("std_srvs/srv/SetBool", f"{prefix}/set_loop"),
-            "policy": self.create_client("std_srvs/srv/SetBool", topics.POLICY_ENABLED_SERVICE),
-        }
-        self._channels = {
-            name: LatestCall(self._report, p.service_timeout) for name in ("seek", "play", "rate", "loop", "policy")
-        }
+        self.services = ReplayServices.of(self, p.replay_node)
+        self._channels = Channels(*(LatestCall(self._report, p.service_timeout) for _ in range(5)))
         self._source_seen = False
         self._warned: set[str] = set()
         self._asked_first = False
@@ -171,6 +201,12 @@ class ViserBridge(Node):
         self.create_subscription("rollout_msgs/msg/EpisodeEvents", topics.EPISODES, v.on_episodes, 100)
         self.create_subscription("rollout_msgs/msg/PlaybackStatus", topics.PLAYBACK_STATUS, self.on_status, 10)
         self.create_subscription("rollout_msgs/msg/Timeline", topics.TIMELINE, v.on_timeline, LATCHED)
+        for msg_type, topic, callback, qos in (  # a replay's second bag (compare:=B), aligned by step
+            ("RobotDescription", topics.ROBOT, v.on_compare_robot, LATCHED),
+            ("State", topics.STATE, v.on_compare_state, QoSProfile(depth=1)),
+            ("Timeline", topics.TIMELINE, v.on_compare_timeline, LATCHED),
+        ):
+            self.create_subscription(f"rollout_msgs/msg/{msg_type}", topics.namespaced(topic, "compare"), callback, qos)
         self.create_timer(1.0, self._check_policy_service)
         self.create_timer(0.5, self._check_source)
         if ok():  # stopped while starting (another node failed): invite no one to a page going away
@@ -210,10 +246,9 @@ class ViserBridge(Node):
     # -- viewer callbacks (viser threads): start a call and return at once
 
     def _call(
-        self, channel: str, client: str, request: Any, check: Callable[[Any], str | None] = lambda r: None
+        self, channel: LatestCall, cli: Any, request: Any, check: Callable[[Any], str | None] = lambda r: None
     ) -> bool:
-        """Start a call on `channel`; False (and a warning, once) when the service is not there."""
-        cli = self._service_clients[client]
+        """Start a call of `cli` on `channel`; False (and a warning, once) when the service is not there."""
         if not cli.service_is_ready():
             if cli.srv_name not in self._warned:  # once per service, not on every click
                 self._warned.add(cli.srv_name)
@@ -221,39 +256,44 @@ class ViserBridge(Node):
             return False
         self._warned.discard(cli.srv_name)
         timeout = self.params.service_timeout
-        self._channels[channel].submit(lambda: cli.call_async(request, timeout_sec=timeout), check)
+        channel.submit(lambda: cli.call_async(request, timeout_sec=timeout), check)
         return True
 
     def seek_step(self, step: int) -> bool:
-        req = self._service_clients["seek_step"].srv_type.Request(step=max(int(step), 0))
-        return self._call("seek", "seek_step", req, lambda r: None if r.success else f"cannot seek to step {step}")
+        cli = self.services.seek_step
+        req = cli.srv_type.Request(step=max(int(step), 0))
+        return self._call(self._channels.seek, cli, req, lambda r: None if r.success else f"cannot seek to step {step}")
 
     def step(self, delta: int) -> None:
         self.set_paused(True)
         self.seek_step(self.viewer.neighbour_step(delta))
 
     def seek_episode(self, env: int, direction: int) -> None:
-        req = self._service_clients["seek_episode"].srv_type.Request(env_id=int(env), direction=1 if direction > 0 else -1)
+        cli = self.services.seek_episode
+        req = cli.srv_type.Request(env_id=int(env), direction=1 if direction > 0 else -1)
         way = "next" if direction > 0 else "previous"
-        self._call("seek", "seek_episode", req, lambda r: None if r.success else f"env {env} has no {way} episode")
+        self._call(self._channels.seek, cli, req, lambda r: None if r.success else f"env {env} has no {way} episode")
 
     def set_paused(self, paused: bool) -> None:
-        name = "pause" if paused else "resume"
-        self._call("play", name, self._service_clients[name].srv_type.Request())
+        cli = self.services.pause if paused else self.services.resume
+        self._call(self._channels.play, cli, cli.srv_type.Request())
 
     def set_rate(self, rate: float) -> None:
-        req = self._service_clients["set_rate"].srv_type.Request(rate=float(rate))
-        self._call("rate", "set_rate", req, lambda r: None if r.success else f"the replay refused rate {rate}")
+        cli = self.services.set_rate
+        req = cli.srv_type.Request(rate=float(rate))
+        self._call(self._channels.rate, cli, req, lambda r: None if r.success else f"the replay refused rate {rate}")
 
     def set_loop(self, loop: bool) -> None:
-        self._call("loop", "set_loop", self._service_clients["set_loop"].srv_type.Request(data=bool(loop)))
+        cli = self.services.set_loop
+        self._call(self._channels.loop, cli, cli.srv_type.Request(data=bool(loop)))
 
     def set_policy_enabled(self, enabled: bool) -> None:
-        req = self._service_clients["policy"].srv_type.Request(data=bool(enabled))
-        self._call("policy", "policy", req, lambda r: None if r.success else f"the sim refused: {r.message}")
+        cli = self.services.policy
+        req = cli.srv_type.Request(data=bool(enabled))
+        self._call(self._channels.policy, cli, req, lambda r: None if r.success else f"the sim refused: {r.message}")
 
     def _check_policy_service(self) -> None:
-        self.viewer.policy_available = self._service_clients["policy"].service_is_ready()
+        self.viewer.policy_available = self.services.policy.service_is_ready()
 
     def destroy_node(self) -> None:
         self.viewer.close()

@@ -360,6 +360,9 @@ def test_timeline_of_a_recorded_run_has_its_episode_ends(humanoid: Path) -> None
         a = timeline_arrays(timeline(bag))
         events = [(int(m.step), e) for m in bag.iter_decoded(T.EPISODES) for e in m.env_ids.tolist()]
         assert list(zip(a["episode_steps"].tolist(), a["episode_envs"].tolist())) == events
+        flags = [bool(f) for m in bag.iter_decoded(T.EPISODES) for f in m.terminated]
+        reasons = [r for m in bag.iter_decoded(T.EPISODES) for r in m.reasons]
+        assert a["episode_terminated"].tolist() == flags and a["episode_reasons"] == reasons
         assert a["term_names"] == ["reward_survive", "reward_forward", "reward_ctrl", "reward_contact"]
         assert a["steps"].tolist() == list(range(60))
         # the recorded total is the sum of its terms

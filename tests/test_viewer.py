@@ -68,8 +68,8 @@ def recorded(bag_path) -> dict:
 
 def drawn(viewer: Viewer) -> tuple[np.ndarray, np.ndarray]:
     """Instance positions [B, E, 3] and wxyzs [B, E, 4] of every body mesh as the page has them."""
-    pos = np.stack([h.batched_positions for h in viewer.body_handles])
-    wxyz = np.stack([h.batched_wxyzs for h in viewer.body_handles])
+    pos = np.stack([h.batched_positions for h in viewer.scene.body_handles])
+    wxyz = np.stack([h.batched_wxyzs for h in viewer.scene.body_handles])
     return pos, wxyz
 
 
@@ -203,10 +203,10 @@ def feed_live(viewer: Viewer, recorded: dict, steps: range) -> None:
 
 def test_every_env_is_drawn_at_its_recorded_body_poses(live, recorded):
     live.on_robot(recorded["robot"])
-    assert len(live.body_handles) == len(recorded["robot"].body_names) == 13  # one batched mesh per body
+    assert len(live.scene.body_handles) == len(recorded["robot"].body_names) == 13  # one batched mesh per body
     feed_live(live, recorded, range(40))
     assert_shows_step(live, recorded, 39)
-    assert all(h.batched_positions.shape == (ENVS, 3) for h in live.body_handles)  # one instance per env
+    assert all(h.batched_positions.shape == (ENVS, 3) for h in live.scene.body_handles)  # one instance per env
     pos, _ = drawn(live)
     torso = pos[0]
     assert np.linalg.norm(torso[0] - torso[1]) > 1.0  # envs share an origin in the recording: laid out apart
@@ -215,16 +215,16 @@ def test_every_env_is_drawn_at_its_recorded_body_poses(live, recorded):
 
 def test_a_state_before_the_robot_description_is_drawn_once_it_arrives(live, recorded):
     live.on_state(recorded["states"][7])
-    assert live.shown_step is None and not live.body_handles
+    assert live.shown_step is None and not live.scene.body_handles
     live.on_robot(recorded["robot"])
     assert_shows_step(live, recorded, 7)
 
 
 def test_the_robot_description_again_after_a_seek_keeps_the_scene(live, recorded):
     live.on_robot(recorded["robot"])
-    handles = list(live.body_handles)
+    handles = list(live.scene.body_handles)
     live.on_robot(recorded["robot"])  # a replay republishes latched topics after every seek
-    assert live.body_handles == handles and all(not h._impl.removed for h in handles)
+    assert live.scene.body_handles == handles and all(not h._impl.removed for h in handles)
 
 
 def test_a_model_without_geometry_is_drawn_as_one_sphere_per_body(tmp_path):
@@ -232,7 +232,7 @@ def test_a_model_without_geometry_is_drawn_as_one_sphere_per_body(tmp_path):
     with Bag(tmp_path / "syn.mcap") as b, Viewer(port=0) as v:
         v.on_robot(b.decode(topics.ROBOT, 0))
         v.on_state(b.decode(topics.STATE, 3))
-        assert len(v.body_handles) == 4
+        assert len(v.scene.body_handles) == 4
         pos, wxyz = drawn(v)
         offsets = env_grid_offsets(3, 2.0)
         np.testing.assert_allclose(pos, (rec.body_poses[3, :, :, :3] + offsets[:, None]).transpose(1, 0, 2), atol=1e-5)
@@ -242,12 +242,12 @@ def test_a_model_without_geometry_is_drawn_as_one_sphere_per_body(tmp_path):
 def test_trails_keep_a_bounded_number_of_base_positions(live, recorded):
     live.on_robot(recorded["robot"])
     feed_live(live, recorded, range(30))
-    seg = live.trail_handle.points
+    seg = live.scene.trail_handle.points
     assert seg.shape == ((5 - 1) * ENVS, 2, 3)  # trail_length 5 -> 4 segments per env
     bases = recorded["poses"][25:30, :, 0, :3] + env_grid_offsets(ENVS, 2.0)[None]
     np.testing.assert_allclose(seg.reshape(4, ENVS, 2, 3)[:, :, 0], bases[:-1], atol=1e-5)
     live.trails_checkbox.value = False
-    assert not live.trail_handle.visible
+    assert not live.scene.trail_handle.visible
 
 
 def test_a_trail_does_not_draw_the_jump_of_a_reset():
@@ -453,7 +453,7 @@ def test_the_four_presets_look_from_clearly_different_directions(replay):
             if a < b:
                 cos = float(poses[a].forward @ poses[b].forward)
                 assert np.degrees(np.arccos(np.clip(cos, -1, 1))) > 20, (a, b)
-    np.testing.assert_allclose(poses["follow"].look_at[:2], v._bases[0, :2], atol=1e-6)  # on one robot
+    np.testing.assert_allclose(poses["follow"].look_at[:2], v.scene.bases[0, :2], atol=1e-6)  # on one robot
 
 
 def test_one_floor_lies_under_every_env_of_the_layout(live, recorded):
@@ -475,7 +475,7 @@ def test_one_floor_lies_under_every_env_of_the_layout(live, recorded):
 def test_camera_presets_move_the_camera_of_every_page(replay):
     v = replay.viewer
     ic = v.server.initial_camera
-    bases = v._bases  # drawn base positions [E, 3]
+    bases = v.scene.bases  # drawn base positions [E, 3]
     centre = (bases.min(axis=0) + bases.max(axis=0)) / 2
 
     v.camera_buttons.value = "Top"  # event.client is None: a programmatic press still applies
@@ -505,15 +505,15 @@ def test_follow_keeps_the_selected_env_in_the_middle(replay, recorded):
     v = replay.viewer
     v.camera_buttons.value = "Follow"
     assert v.follow_checkbox.value
-    np.testing.assert_allclose(v.camera.look_at[:2], v._bases[0, :2], atol=1e-6)
+    np.testing.assert_allclose(v.camera.look_at[:2], v.scene.bases[0, :2], atol=1e-6)
     v.env_number.value = 2
-    np.testing.assert_allclose(v.camera.look_at[:2], v._bases[2, :2], atol=1e-6)
+    np.testing.assert_allclose(v.camera.look_at[:2], v.scene.bases[2, :2], atol=1e-6)
     offset = v.camera.eye - v.camera.look_at
     moved = np.linalg.norm(recorded["poses"][:, 2, 0, :2] - recorded["poses"][0, 2, 0, :2], axis=1)
     far = int(moved.argmax())
     assert moved[far] > 0.05
     v.step_slider.value = far  # the robot moved: the camera moved with it, keeping its angle
-    np.testing.assert_allclose(v.camera.look_at[:2], v._bases[2, :2], atol=1e-6)
+    np.testing.assert_allclose(v.camera.look_at[:2], v.scene.bases[2, :2], atol=1e-6)
     np.testing.assert_allclose(v.camera.eye - v.camera.look_at, offset, atol=1e-9)
 
 
@@ -635,3 +635,28 @@ def test_a_page_from_another_site_cannot_open_the_viewers_websocket(live, record
     with _handshake(f"ws://localhost:{live.port}", f"http://localhost:{live.port}") as conn:
         assert len(conn.recv(timeout=10)) > 0
     assert live.server.get_clients() is not None  # the server is still up after the refusals
+
+
+def test_the_find_panel_lists_the_runs_moments_and_a_pick_seeks_there(replay, recorded):
+    v = replay.viewer
+    assert v.find.moments, "the Find panel is empty on a replay"
+    assert {m.env for m in v.find.moments} == {0}  # the selected env's
+    v.find.scope.value = "all envs"
+    moments = v.find.moments
+    first_end = min(int(e.step) for e in recorded["episodes"] if any(e.terminated))
+    assert moments[0].kind == "termination" and moments[0].step == first_end
+    target = next(m for m in moments if m.kind == "lowest")
+    v.show_moment(target)
+    assert ("seek_step", target.step) in replay.calls
+    assert v.shown_step == target.step and v.selected_env == target.env
+    assert v.follow_checkbox.value  # the view goes to that env
+    assert v.step_slider.value == target.step
+    assert f"env {target.env}" in v.rewards_markdown.content
+
+
+def test_selecting_an_env_lists_its_moments(replay):
+    v = replay.viewer
+    v.select_env(2)
+    assert v.env_number.value == 2 and {m.env for m in v.find.moments} == {2}
+    v.select_env(99)  # clamped to the drawn envs
+    assert v.selected_env == ENVS - 1

@@ -292,3 +292,97 @@ def test_after_a_live_recording_ends_the_page_is_still_live(browser, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_clicking_a_find_entry_moves_the_playhead_to_it_and_selects_its_env(page, replay):
+    v = replay.viewer
+    replay.set_paused(True)
+    v.find.scope.value = "all envs"
+    m = next(m for m in v.find.moments if m.kind == "highest")
+    v.step_slider.value = 0 if m.step > 0 else 1
+    wait_until(lambda: shown_in_page(page) != m.step, what="the page to show another step")
+    page.get_by_role("button", name=m.label).click()
+    wait_until(lambda: shown_in_page(page) == m.step, what=f"the page to show step {m.step}")
+    assert v.selected_env == m.env and v.shown_step == m.step
+    assert f"env {m.env}" in page.get_by_text(re.compile(r"step \d+ · t =")).inner_text()
+    client = next(iter(v.server.get_clients().values()))  # the page's view went to that env
+    wait_until(
+        lambda: np.allclose(client.camera.look_at[:2], v.scene.bases[m.env][:2], atol=0.3),
+        what=f"the page's camera to look at env {m.env}",
+    )
+
+
+def screen_xy(client, point: np.ndarray) -> tuple[float, float]:
+    """Where `point` (world) lies on the page (pixels), from the page's own camera."""
+    cam = client.camera
+    eye, look, up = (np.asarray(a, float) for a in (cam.position, cam.look_at, cam.up_direction))
+    fwd = (look - eye) / np.linalg.norm(look - eye)
+    right = np.cross(fwd, up)
+    right /= np.linalg.norm(right)
+    top = np.cross(right, fwd)
+    d = point - eye
+    t = np.tan(float(cam.fov) / 2) * float(d @ fwd)
+    x, y = float(d @ right) / (t * float(cam.aspect)), float(d @ top) / t
+    return (x + 1) / 2 * WIDTH, (1 - y) / 2 * HEIGHT
+
+
+def test_clicking_a_robot_in_the_page_selects_its_env(page, replay):
+    v = replay.viewer
+    replay.set_paused(True)
+    v.select_env(0)
+    v.follow_checkbox.value = False
+    v.step_slider.value = 1  # standing
+    wait_until(lambda: shown_in_page(page) == 1, what="the page to show step 1")
+    page.get_by_role("button", name="Top", exact=True).click()
+    client = next(iter(v.server.get_clients().values()))
+    wait_until(lambda: v.camera.elevation == -90.0 and client.camera.position[2] > 2, what="Top")
+    settled(page)
+    target = 3
+    torso = v.scene.body_pos[1:, target].mean(axis=0)
+    x, y = screen_xy(client, torso)
+    page.mouse.click(x, y)
+    wait_until(lambda: v.selected_env == target, what=f"the click at ({x:.0f}, {y:.0f}) to select env {target}")
+    assert v.env_number.value == target
+
+
+def test_a_replay_with_compare_draws_two_sets_of_robots_and_both_series(browser, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from test_viewer_compare import record
+
+    a, b = record(tmp_path / "a.mcap", "random", 4), record(tmp_path / "b.mcap", "zero", 4)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rollout.cli", "launch", "replay.launch.py", f"bag:={a}", f"compare:={b}",
+         f"port:={port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    try:
+        wait_until(lambda: any("open http" in ln for ln in lines), 60, "the viewer to start")
+        pg = browser.new_page()
+        pg.bring_to_front()
+        pg.goto(f"http://127.0.0.1:{port}")  # plays once the page is open: A and B part ways
+        pg.get_by_text(re.compile(r"over 4 common envs")).wait_for(timeout=30_000)  # the summary
+        pg.get_by_text("B total").first.wait_for(timeout=30_000)  # B's line in the plot's legend
+        assert pg.get_by_text("mean return").count() >= 1
+
+        def ghost_share() -> float:  # B's translucent blue over the scene (A is tan, the floor grey)
+            px = scene_pixels(pg).reshape(-1, 3)
+            return float(((px[:, 2] - px[:, 0] > 30) & (px[:, 2] - px[:, 1] > 5)).mean())
+
+        def robot_share() -> float:
+            return len(robot_pixels(pg)) / scene_pixels(pg)[..., 0].size
+
+        wait_until(lambda: ghost_share() > 0.002 and robot_share() > 0.002, 30, "both sets of robots on the canvas")
+        pg.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert any("compare:" in ln and "plays along" in ln for ln in lines), "".join(lines)

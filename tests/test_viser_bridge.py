@@ -115,7 +115,7 @@ def bridge(router):
 
 
 def drawn(viewer) -> np.ndarray:
-    return np.stack([h.batched_positions for h in viewer.body_handles])
+    return np.stack([h.batched_positions for h in viewer.scene.body_handles])
 
 
 def expected(poses: np.ndarray, step: int, spacing: float = 2.0) -> np.ndarray:
@@ -135,7 +135,7 @@ def test_the_page_controls_drive_the_replay_node(router, bridge, bag, poses):
         v.step_slider.value = 33  # scrub
         wait_until(lambda: v.shown_step == 33, what="step 33")
         np.testing.assert_allclose(drawn(v), expected(poses, 33), atol=1e-5)
-        _, wxyz = v.body_handles[4].batched_positions, v.body_handles[4].batched_wxyzs
+        _, wxyz = v.scene.body_handles[4].batched_positions, v.scene.body_handles[4].batched_wxyzs
         np.testing.assert_allclose(wxyz, xyzw_to_wxyz(poses[33][:, 4, 3:]), atol=1e-6)
 
         v.step_buttons.value = "+1"

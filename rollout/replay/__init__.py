@@ -18,7 +18,7 @@ graph with rosbag2's services under /replay/. `timeline(bag, env_ids)` bounds it
 series to the first `MAX_ENVS` (64) envs unless told which envs to cover.
 """
 
-from rollout.replay.player import MAX_RATE, MIN_RATE, Item, Player, PlayerStatus, episode_events, rate_error
+from rollout.replay.player import MAX_RATE, MIN_RATE, Item, Player, PlayerStatus, episode_ends, episode_events, rate_error
 from rollout.replay.timeline import MAX_ENVS, default_env_ids, timeline, timeline_arrays
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Player",
     "PlayerStatus",
     "default_env_ids",
+    "episode_ends",
     "episode_events",
     "rate_error",
     "timeline",

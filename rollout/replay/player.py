@@ -83,13 +83,24 @@ def rate_error(rate: float) -> str | None:
 def episode_events(bag: Bag) -> tuple[np.ndarray, np.ndarray]:
     """(steps [E] int64, env_ids [E] int64): one row per env whose episode ended at that step,
     from /rollout/episodes (empty arrays when the bag has none)."""
+    return episode_ends(bag)[:2]
+
+
+def episode_ends(bag: Bag) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """`episode_events` with, per row, terminated [E] bool (False: truncated) and the reason the
+    env gave (EpisodeEvents.reasons; "" when the recording has none)."""
     if T.EPISODES not in bag.topics or bag.count(T.EPISODES) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    steps, envs = [], []
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool), []
+    steps, envs, flags, reasons = [], [], [], []
     for m in bag.iter_decoded(T.EPISODES):
+        n = len(m.env_ids)
         envs.append(np.asarray(m.env_ids, np.int64))
-        steps.append(np.full(len(m.env_ids), m.step, np.int64))
-    return np.concatenate(steps), np.concatenate(envs)
+        steps.append(np.full(n, m.step, np.int64))
+        done = np.asarray(m.terminated, bool)
+        flags.append(done if done.size == n else np.ones(n, bool))
+        why = list(m.reasons)
+        reasons += why if len(why) == n else [""] * n
+    return np.concatenate(steps), np.concatenate(envs), np.concatenate(flags), reasons
 
 
 def sim_pacing(bag: Bag) -> Callable[[np.ndarray], np.ndarray] | None:

@@ -23,7 +23,7 @@ from rollout.codec import Message, get_type
 from rollout.errors import BagError, RolloutError
 from rollout.limits import check_allocation
 from rollout.msg_checks import reward_terms_error
-from rollout.replay.player import episode_events
+from rollout.replay.player import episode_ends
 
 MAX_ENVS = 64
 """Envs covered by the per-env series when `env_ids` is not given."""
@@ -39,14 +39,15 @@ def timeline(
     env_ids: Sequence[int] | np.ndarray | None = None,
     *,
     max_envs: int = MAX_ENVS,
-    episodes: tuple[np.ndarray, np.ndarray] | None = None,
+    episodes: tuple | None = None,
 ) -> Message:
     """The rollout_msgs/Timeline of `bag` (header left for the publisher to stamp).
 
     Args:
         env_ids: envs whose per-env total and term series to include; default
             `default_env_ids(num_envs, max_envs)`.
-        episodes: `episode_events(bag)` when the caller already has them.
+        episodes: `episode_ends(bag)` when the caller already has them (or `episode_events(bag)`:
+            then every end counts as terminated, with no reason).
 
     Raises:
         RolloutError: an env id outside the run; BagError for reward messages that disagree
@@ -55,13 +56,21 @@ def timeline(
     Timeline = get_type("rollout_msgs/msg/Timeline")
     has_rewards = T.REWARD_TERMS in bag.topics and bag.count(T.REWARD_TERMS) > 0
     n_steps = bag.count(T.REWARD_TERMS) if has_rewards else 0
-    ep_steps, ep_envs = episode_events(bag) if episodes is None else episodes
+    ends = episode_ends(bag) if episodes is None else episodes
+    ep_steps, ep_envs = np.asarray(ends[0], np.int64), np.asarray(ends[1], np.int64)
+    ep_flags = np.asarray(ends[2], bool) if len(ends) > 2 else np.ones(ep_steps.size, bool)
+    ep_reasons = list(ends[3]) if len(ends) > 3 else [""] * ep_steps.size
+    episode_fields = {
+        "episode_steps": ep_steps.astype(np.uint64),
+        "episode_envs": ep_envs.astype(np.uint32),
+        "episode_terminated": ep_flags,
+        "episode_reasons": ep_reasons,
+    }
     if not has_rewards:
         ids = np.asarray(env_ids if env_ids is not None else [], np.int64)
         return Timeline(
             env_ids=ids.astype(np.uint32),
-            episode_steps=ep_steps.astype(np.uint64),
-            episode_envs=ep_envs.astype(np.uint32),
+            **episode_fields,
         )
 
     messages = bag.iter_decoded(T.REWARD_TERMS)
@@ -110,15 +119,14 @@ def timeline(
         terms=terms.reshape(-1),
         total_mean=total_mean,
         terms_mean=terms_mean.reshape(-1),
-        episode_steps=ep_steps.astype(np.uint64),
-        episode_envs=ep_envs.astype(np.uint32),
+        **episode_fields,
     )
 
 
 def timeline_arrays(msg: Message) -> dict[str, np.ndarray]:
     """A Timeline message's series in their shapes: steps [S], sim_times [S], env_ids [E],
     total [S, E], terms [K, S, E], total_mean [S], terms_mean [K, S], episode_steps [V],
-    episode_envs [V]; and term_names as a list under "term_names"."""
+    episode_envs [V], episode_terminated [V]; and term_names and episode_reasons as lists."""
     S, E, K = len(msg.steps), len(msg.env_ids), len(msg.term_names)
     return {
         "steps": np.asarray(msg.steps),
@@ -131,4 +139,6 @@ def timeline_arrays(msg: Message) -> dict[str, np.ndarray]:
         "terms_mean": np.asarray(msg.terms_mean).reshape(K, S),
         "episode_steps": np.asarray(msg.episode_steps),
         "episode_envs": np.asarray(msg.episode_envs),
+        "episode_terminated": np.asarray(msg.episode_terminated, bool),
+        "episode_reasons": list(msg.episode_reasons),
     }

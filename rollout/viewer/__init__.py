@@ -6,7 +6,8 @@ viewer.on_robot(robot_description); viewer.on_state(state)
 """
 
 from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms, neighbour_step
-from rollout.viewer.viewer import PRESET_LABELS, RobotInfo, Viewer, ViewerCallbacks, check_port
+from rollout.viewer.scene import RobotInfo, RobotScene
+from rollout.viewer.viewer import PRESET_LABELS, Viewer, ViewerCallbacks, check_port
 
 __all__ = [
     "PRESET_LABELS",
@@ -14,6 +15,7 @@ __all__ = [
     "PoseHistory",
     "RewardSeries",
     "RobotInfo",
+    "RobotScene",
     "Trails",
     "Viewer",
     "ViewerCallbacks",

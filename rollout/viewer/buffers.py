@@ -274,6 +274,22 @@ class RewardSeries:
         c = self._col.get(int(env))
         return self._means[i] if c is None else self._values[i, :, c]
 
+    def values_at(self, steps: np.ndarray, env: int, names: Sequence[str]) -> np.ndarray:
+        """[len(names), len(steps)] float64 of `env` (or the mean) at `steps`, by series name
+        ("total", term names); NaN for a step or a name this series does not have."""
+        out = np.full((len(names), len(steps)), np.nan)
+        have = self.steps
+        i = np.minimum(np.searchsorted(have, steps), max(len(have) - 1, 0))
+        ok = (np.flatnonzero(have[i] == steps) if len(have) else np.zeros(0, np.int64))
+        c = self._col.get(int(env))
+        rows = {n: k for k, n in enumerate(self.names)}
+        for j, name in enumerate(names):
+            k = rows.get(name)
+            if k is not None and ok.size:
+                src = self._means[i[ok], k] if c is None else self._values[i[ok], k, c]
+                out[j, ok] = src
+        return out
+
     def total_between(self, env: int, first: int, last: int) -> float | None:
         """Sum of `env`'s total reward over steps first..last (inclusive); None when the env is not
         a column or those steps are not all kept."""

@@ -18,8 +18,9 @@ _MATTE = {"pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "met
 _JSON, _HEADER = 0x4E4F534A, struct.Struct("<III")
 
 
-def matte_glb(mesh: Any) -> bytes:
-    """`mesh` (a trimesh.Trimesh) as GLB bytes whose primitives all use one matte material."""
+def matte_glb(mesh: Any, *, tint: tuple[float, float, float, float] | None = None) -> bytes:
+    """`mesh` (a trimesh.Trimesh) as GLB bytes whose primitives all use one matte material;
+    `tint` (r, g, b, alpha in 0-1) replaces its colours, and an alpha below 1 blends it (a ghost)."""
     with io.BytesIO() as buf:
         mesh.export(buf, file_type="glb")
         glb = buf.getvalue()
@@ -28,10 +29,17 @@ def matte_glb(mesh: Any) -> bytes:
     if kind != _JSON:
         raise ValueError("GLB does not start with its JSON chunk")
     doc = json.loads(glb[20 : 20 + length])
-    doc["materials"] = [_MATTE]
+    material = json.loads(json.dumps(_MATTE))
+    if tint is not None:
+        material["pbrMetallicRoughness"]["baseColorFactor"] = [float(c) for c in tint]
+        if tint[3] < 1.0:
+            material["alphaMode"] = "BLEND"
+    doc["materials"] = [material]
     for m in doc.get("meshes", []):
         for p in m["primitives"]:
             p["material"] = 0
+            if tint is not None:  # one flat colour: tinted vertex colours of a tan robot read as grey
+                p.get("attributes", {}).pop("COLOR_0", None)
     text = json.dumps(doc, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 4)  # chunks are 4-byte aligned; JSON pads with spaces
     rest = glb[20 + length :]

@@ -55,6 +55,8 @@ class RewardView:
     """Used while the series is still empty."""
     latest: tuple[int, np.ndarray] | None = None
     """(step, [K + 1, N]) of the newest RewardTerms, for a step the series does not keep."""
+    compare: RewardSeries | None = None
+    """Compare's B: drawn dashed next to each line of A."""
 
 
 class RewardPanel:
@@ -78,9 +80,9 @@ class RewardPanel:
 
     def show(self, view: RewardView) -> None:
         self.markdown.content = table(view)
-        self._show_plot(view.series, view.step, view.env)
+        self._show_plot(view.series, view.step, view.env, view.compare)
 
-    def _show_plot(self, series: RewardSeries, step: int, env: int) -> None:
+    def _show_plot(self, series: RewardSeries, step: int, env: int, compare: RewardSeries | None = None) -> None:
         if not len(series):
             return
         window = None
@@ -96,7 +98,7 @@ class RewardPanel:
         i = int(np.clip(np.searchsorted(xs, step), 0, len(xs) - 1))
         if i > 0 and abs(xs[i - 1] - step) < abs(xs[i] - step):
             i -= 1
-        key = (env, len(series), int(xs[0]), int(xs[-1]), i, series.fixed)
+        key = (env, len(series), int(xs[0]), int(xs[-1]), i, series.fixed, id(compare))
         if key == self._key:
             return
         self._key = key
@@ -106,11 +108,18 @@ class RewardPanel:
             {"label": n, "stroke": PALETTE[k % len(PALETTE)], "width": 2 if k == 0 else 1}
             for k, n in enumerate(series.names)
         ]
+        columns = [*vals.astype(np.float64)]
+        if compare is not None:  # B at A's steps, dashed in A's colours
+            lines += [
+                {"label": f"B {n}", "stroke": PALETTE[k % len(PALETTE)], "width": 2 if k == 0 else 1, "dash": [6, 4]}
+                for k, n in enumerate(series.names)
+            ]
+            columns += [*compare.values_at(xs, env, series.names)]
         options = ({"label": "step"}, *lines, _PLAYHEAD)
         plot = self.plot
         if tuple(plot.series) != options:  # only when they change: see _PLAYHEAD
             plot.series = options  # type: ignore[assignment]
-        plot.data = (xs.astype(np.float64), *vals.astype(np.float64), marker)
+        plot.data = (xs.astype(np.float64), *columns, marker)
         title = f"reward terms · {'env ' + str(env) if series.has_env(env) else 'mean over envs'}"
         if plot.title != title:
             plot.title = title

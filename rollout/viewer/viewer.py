@@ -10,18 +10,21 @@
     viewer.source_lost("sim node")    # the feeding node is gone: the page stays and says so
     viewer.notify(title, body)        # a notice on every open page
     viewer.neighbour_step(+1)         # the recorded step after the drawn one (for the step buttons)
+    viewer.seek(40); viewer.set_paused(False); viewer.step_by(-1); viewer.seek_episode(+1)   # the controls
+    viewer.select_env(3); viewer.show_moment(m)   # Find: `m` from viewer.find.moments
+    viewer.on_compare_robot(b_robot); viewer.on_compare_state(b_state); viewer.on_compare_timeline(b_tl)  # A/B
 
 No middleware here: `nodes/viser_bridge.py` feeds it from topics and turns its callbacks into
 service calls. Live (no Timeline or PlaybackStatus seen), the timeline slider grows with the steps
 seen and pausing, scrubbing and stepping act on the viewer's own history of recent states; on a
 replay they go to the replay node through the callbacks.
 
-Drawing: one batched mesh per robot body with one instance per env (`add_batched_meshes_trimesh`),
-moved by whole-array updates of `batched_positions` / `batched_wxyzs` (viser is w, x, y, z; the
-messages are x, y, z, w). Envs that share an origin (`env_spacing` > 0) are laid out on the grid
-of `rollout.model.env_grid_offsets`, as in Foxglove. The reward table and plot are
-`rollout.viewer.panels.RewardPanel`; cross-origin pages are refused by `rollout.viewer.origin`. Thread-safe: the bridge draws from one thread
-while viser runs GUI callbacks on its own.
+Parts, each in its own module: the 3D scene (`rollout.viewer.scene.RobotScene`, `viewer.scene`:
+one batched mesh per body, one instance per env; clicking a robot selects its env), the camera
+(`camera.CameraRig`), the reward table and plot (`panels.RewardPanel`), the Find panel
+(`find.FindPanel` over `moments.find_moments`), Compare's B (`comparison.Comparison`: a ghost,
+B's series, the summary). Cross-origin pages are refused by `rollout.viewer.origin`. Thread-safe:
+the bridge draws from one thread while viser runs GUI callbacks on its own.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import contextlib
 import errno
 import io
 import logging
-import math
 import socket
 import threading
 import time
@@ -42,30 +44,18 @@ import numpy as np
 
 from rollout.cameras import CAMERA_PRESETS, CameraPose, parse_preset
 from rollout.errors import ParameterError, PortInUseError, TransportError
-from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms, neighbour_step
+from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, neighbour_step
 from rollout.viewer.camera import CameraRig, Framing
+from rollout.viewer.comparison import Comparison
+from rollout.viewer.find import FindPanel
+from rollout.viewer.moments import Moment, RunSeries, find_moments
 from rollout.viewer.panels import RewardPanel, RewardView
-from rollout.viewer.glb import matte_glb
+from rollout.viewer.scene import RobotInfo, RobotScene, robot_info, state_poses
 
 log = logging.getLogger(__name__)
 
 PRESET_LABELS = tuple(p.capitalize() for p in CAMERA_PRESETS)  # "Top", "Side", "Front", "Follow"
 SPEED_MIN, SPEED_MAX = 0.1, 4.0
-_FALLBACK_RADIUS = 0.04  # bodies drawn as small spheres when the model cannot be meshed
-
-
-@dataclass(frozen=True)
-class RobotInfo:
-    """The parts of a RobotDescription the viewer uses."""
-
-    env: str
-    policy: str
-    num_envs: int
-    num_bodies: int
-    body_names: tuple[str, ...]
-    term_names: tuple[str, ...]
-    dt: float
-    env_spacing: float
 
 
 @dataclass(frozen=True)
@@ -189,15 +179,9 @@ class Viewer:
         self.notices: list[tuple[str, str]] = []  # (title, body) of every notice shown, newest last
         self._user_seek_at = 0.0
 
-        # scene state
-        self.body_handles: list[Any] = []
-        self._mesh_radius = np.zeros(0)
-        self._offsets = np.zeros((0, 3), np.float32)
-        self._bases = np.zeros((0, 3), np.float32)  # drawn base (root body) positions [E, 3], laid out
-        self._body_pos: np.ndarray | None = None  # drawn body positions [B, E, 3]
-        self.trails: Trails | None = None
-        self.trail_handle: Any = None
-        self._label: Any = None
+        self.scene = RobotScene(server.scene, max_envs=self.max_envs, trail_length=self.trail_length)
+        self.scene.on_env_click(self.select_env)  # a robot clicked in the page
+        self._run: RunSeries | None = None  # a replay's whole run, for the Find panel
         self._history: PoseHistory | None = None
         self.series = RewardSeries()
         self.episodes = EpisodeLog()
@@ -207,6 +191,7 @@ class Viewer:
         self._policy_available = True
 
         self._build_gui()
+        self.compare = Comparison(server.scene, self.compare_markdown, max_envs=self.max_envs)
         server.on_client_connect(self._on_client_connect)
 
     # ------------------------------------------------------------------ lifetime
@@ -268,6 +253,7 @@ class Viewer:
     def _build_gui(self) -> None:
         gui = self.server.gui
         self.info_markdown = gui.add_markdown("*waiting for the robot description…*")
+        self.compare_markdown = gui.add_markdown("", visible=False)  # Compare's summary, at the top
         with gui.add_folder("Playback"):
             self.step_slider = gui.add_slider("Step", min=0, max=1, step=1, initial_value=0)
             # live until a Timeline or PlaybackStatus is seen (then Play / Pause)
@@ -283,6 +269,9 @@ class Viewer:
             self.follow_checkbox = gui.add_checkbox("Follow env", initial_value=False)
             self.camera_buttons = gui.add_button_group("Camera", list(PRESET_LABELS))
             self.trails_checkbox = gui.add_checkbox("Trails", initial_value=self.trail_length > 0)
+            self.ghost_checkbox = gui.add_checkbox("Show B (ghost)", initial_value=True, visible=False)
+        with gui.add_folder("Find") as find_folder:
+            self.find = FindPanel(gui, find_folder, on_pick=self.show_moment, on_scope=self._update_find)
         with gui.add_folder("Policy", visible=self.callbacks.set_policy_enabled is not None) as self.policy_folder:
             self.policy_checkbox = gui.add_checkbox("Policy enabled", initial_value=True)
         with gui.add_folder("Rewards"):
@@ -299,6 +288,7 @@ class Viewer:
         self.follow_checkbox.on_update(self._on_follow)
         self.camera_buttons.on_click(self._on_camera_button)
         self.trails_checkbox.on_update(self._on_trails)
+        self.ghost_checkbox.on_update(self._on_ghost)
         self.policy_checkbox.on_update(self._on_policy)
 
     @staticmethod
@@ -323,22 +313,37 @@ class Viewer:
     @property
     def selected_env(self) -> int:
         e = round(self.env_number.value)
-        return min(max(e, 0), max(len(self._offsets) - 1, 0))
+        return min(max(e, 0), max(self.scene.num_drawn - 1, 0))
 
     def _on_slider(self, event: Any) -> None:
         if self._is_internal():
             return
-        target = round(event.target.value)
-        with self._lock:
-            self._user_seek_at = time.monotonic()
-            if not self.replay:
-                self._show_history(target)
-                return
-        self._fire(self.callbacks.seek_step, target)
+        self._user_seek_at = time.monotonic()
+        self.seek(round(event.target.value))
 
     def _on_play(self, event: Any) -> None:
+        self.set_paused(not self.paused)
+
+    def _on_step_button(self, event: Any) -> None:
+        self.step_by(1 if event.target.value == "+1" else -1)
+
+    def _on_episode_button(self, event: Any) -> None:
+        self.seek_episode(1 if event.target.value == "next" else -1)
+
+    # -- what the controls do, live (on the viewer's own history) or on a replay (through the callbacks)
+
+    def seek(self, step: int) -> None:
+        """Move the playhead to `step` (live: draw the kept state nearest it, pausing the view)."""
         with self._lock:
-            paused = not self.paused
+            if not self.replay:
+                self._show_history(int(step))
+                return
+        self._fire(self.callbacks.seek_step, int(step))
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or play (live: freeze or resume this page's view; the sim goes on). Play at the
+        end of a replay starts over, as a media player does."""
+        with self._lock:
             if not self.replay:
                 self._freeze(paused)
                 return
@@ -347,12 +352,12 @@ class Viewer:
             first = self._first_step
             self._finished = self._finished and paused
             self._set_paused_ui(paused)
-        if restart:  # Play at the end starts over, as a media player does
+        if restart:
             self._fire(self.callbacks.seek_step, first)
         self._fire(self.callbacks.set_paused, paused)
 
-    def _on_step_button(self, event: Any) -> None:
-        delta = 1 if event.target.value == "+1" else -1
+    def step_by(self, delta: int) -> None:
+        """One recorded step forward (+1) or back (-1), pausing."""
         with self._lock:
             if not self.replay:
                 if self.shown_step is not None:
@@ -361,8 +366,8 @@ class Viewer:
             self._set_paused_ui(True)
         self._fire(self.callbacks.step, delta)
 
-    def _on_episode_button(self, event: Any) -> None:
-        direction = 1 if event.target.value == "next" else -1
+    def seek_episode(self, direction: int) -> None:
+        """To the start of the selected env's next (+1) or previous (-1) episode."""
         with self._lock:
             env = self.selected_env
             if not self.replay:
@@ -391,26 +396,56 @@ class Viewer:
         self._fire(self.callbacks.set_policy_enabled, bool(event.target.value))
 
     def _on_env(self, event: Any) -> None:
-        if self._is_internal():
-            return
+        if not self._is_internal():
+            self.select_env(round(event.target.value))
+
+    def select_env(self, env: int) -> None:
+        """Show env `env` (clamped to the drawn ones) in the table, plot, label, Find and follow."""
         with self._lock:
-            n = len(self._offsets)
-            e = round(event.target.value)
-            if n and not 0 <= e < n:
+            n = self.scene.num_drawn
+            env = min(max(int(env), 0), max(n - 1, 0))
+            if self.env_number.value != env:
                 with self._internal():
-                    self.env_number.value = min(max(e, 0), n - 1)
+                    self.env_number.value = env
             self.rewards.invalidate()
-            if self._body_pos is not None:
-                self._update_label()
+            if self.scene.has_drawn:
+                self.scene.label(env)
                 self._update_rewards()
                 if self.follow_checkbox.value:
                     self._follow(force=True)
+            if not self.find.scope_all:
+                self._update_find()
+
+    def show_moment(self, moment: Moment) -> None:
+        """Select the moment's env, point the view at it and move the playhead to its step."""
+        with self._lock:
+            if moment.env >= self.scene.num_drawn:
+                self.notify("Not drawn", f"env {moment.env} is not drawn (the first {self.scene.num_drawn} are)")
+            self.select_env(moment.env)
+            if not self.follow_checkbox.value:
+                with self._internal():
+                    self.follow_checkbox.value = True
+            if self.scene.has_drawn:
+                self._apply_camera(self.cameras.preset or "follow")
+            self._user_seek_at = 0.0  # the slider follows the seek
+        self.seek(moment.step)
+
+    def _update_find(self) -> None:
+        """List the moments of the selected env (or of every env) in the Find panel."""
+        with self._lock:
+            if self._run is None:
+                return
+            if self.find.scope_all:
+                env, where = None, f"all {len(self._run.env_ids)} envs"
+            else:
+                env, where = self.selected_env, f"env {self.selected_env}"
+            self.find.show(find_moments(self._run, env), where)
 
     def _on_follow(self, event: Any) -> None:
         if self._is_internal():
             return
         with self._lock:
-            if event.target.value and self._body_pos is not None:
+            if event.target.value and self.scene.has_drawn:
                 self._apply_camera(self.cameras.preset or "follow")
 
     def _on_camera_button(self, event: Any) -> None:
@@ -418,18 +453,17 @@ class Viewer:
 
     def _on_trails(self, event: Any) -> None:
         with self._lock:
-            if self.trail_handle is not None:
-                self.trail_handle.visible = (
-                    bool(event.target.value) and self.trails is not None and self.trails.count > 1
-                )
-            if event.target.value:
-                self._update_trails()
+            self.scene.show_trails(bool(event.target.value))
+
+    def _on_ghost(self, event: Any) -> None:
+        with self._lock:
+            self.compare.show(bool(event.target.value))
 
     def _on_client_connect(self, client: Any) -> None:
         # a new page starts where the others look: move it as soon as it reports its camera
         def first_camera(camera: Any) -> None:
             with self._lock:
-                ready = not self._page_ready_sent and self._body_pos is not None
+                ready = not self._page_ready_sent and self.scene.has_drawn
                 self._page_ready_sent = self._page_ready_sent or ready
                 if client.client_id not in self._seen_clients and self.camera is not None:
                     self._seen_clients.add(client.client_id)
@@ -526,7 +560,7 @@ class Viewer:
             return
         self.replay = True
         self._history = None
-        self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(len(self._offsets)))
+        self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(self.scene.num_drawn))
         self.episodes.clear()
         with self._internal():
             self.speed_slider.disabled = self.callbacks.set_rate is None
@@ -551,16 +585,7 @@ class Viewer:
             if key == self._robot_key:
                 return
             self._robot_key = key
-            self.robot = RobotInfo(
-                env=str(msg.env),
-                policy=str(msg.policy),
-                num_envs=int(msg.num_envs),
-                num_bodies=len(msg.body_names),
-                body_names=tuple(msg.body_names),
-                term_names=tuple(msg.reward_term_names),
-                dt=float(msg.dt),
-                env_spacing=float(msg.env_spacing),
-            )
+            self.robot = robot_info(msg)
             self._model = (str(msg.model), str(msg.model_format) or "mjcf")
             self._build_scene(self.robot.num_envs, self.robot.num_bodies)
             self._update_info()
@@ -577,10 +602,7 @@ class Viewer:
                 log.warning("viewer: skipping the state of step %s: %s", int(msg.step), reason)
             self._misfit = reason
             return
-        poses = np.asarray(msg.body_poses, np.float32).reshape(n, b, 7)
-        if b == 0:  # no bodies (e.g. a bag made from a bare NPZ): the base pose stands in, drawn as nothing
-            base = (np.asarray(msg.base_pos, np.float32).reshape(n, 3), np.asarray(msg.base_quat, np.float32).reshape(n, 4))
-            poses = np.concatenate(base, axis=1)[:, None, :]
+        poses = state_poses(msg)
         step = int(msg.step)
         with self._lock:
             if self._closed:
@@ -588,9 +610,9 @@ class Viewer:
             if self.robot is None:
                 self._pending_state = msg
                 return
-            if n != self._num_envs or b != len(self.body_handles):
+            if n != self._num_envs or b != self.scene.num_bodies:
                 log.warning("viewer: a state of %d envs x %d bodies does not fit the robot; redrawing", n, b)
-                self._build_scene(n, b, fallback=b != len(self.body_handles))
+                self._build_scene(n, b, fallback=b != self.scene.num_bodies)
             if not self.replay and self._latest_live is not None and step < self._latest_live:
                 self._restart_live()  # the run started over (a new sim with the same robot)
             if self._first_step is None:
@@ -608,7 +630,7 @@ class Viewer:
             self._draw(step, float(msg.sim_time), poses)
 
     def _restart_live(self) -> None:
-        e, b = len(self._offsets), len(self.body_handles)
+        e, b = self.scene.num_drawn, self.scene.num_bodies
         self._history = PoseHistory(self.history_length, e, max(b, 1))
         self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(e))
         self.episodes.clear()
@@ -616,8 +638,8 @@ class Viewer:
         self._latest_live = None
         self.rewards.invalidate()
         self._ended = None
-        if self.trails is not None:
-            self.trails.clear()
+        if self.scene.trails is not None:
+            self.scene.trails.clear()
 
     def on_reward_terms(self, msg: Any) -> None:
         """A `rollout_msgs/RewardTerms`: the table of the selected env, and the live plot."""
@@ -649,11 +671,43 @@ class Viewer:
                 np.asarray(msg.total_mean), np.asarray(msg.terms_mean),
             )  # fmt: skip
             self.episodes.set(np.asarray(msg.episode_steps), np.asarray(msg.episode_envs))
+            self._run = RunSeries.from_timeline(msg)
+            self._update_find()
+            self.compare.show_summary(self._run, self._label_a())
             if steps.size:
                 self._first_step, self._last_step = int(steps.min()), int(steps.max())
                 self._set_slider_range(self._first_step, self._last_step)
             self.rewards.invalidate()
             self._update_rewards()
+
+    # -- Compare (A/B): B's topics of a replay with compare:=B
+
+    def on_compare_robot(self, msg: Any) -> None:
+        """B's `rollout_msgs/RobotDescription`: its ghost, drawn with its own model over A's envs."""
+        with self._lock:
+            if self.compare.on_robot(msg) and self.scene.num_drawn:
+                self.compare.layout(self.scene.offsets)
+                self.compare.show(bool(self.ghost_checkbox.value))
+            self.ghost_checkbox.visible = True
+            self.compare.show_summary(self._run, self._label_a())
+
+    def on_compare_state(self, msg: Any) -> None:
+        """B's `rollout_msgs/State` at A's step: moves the ghost."""
+        if state_misfit(msg) is not None:
+            return
+        with self._lock, self.server.atomic():
+            self.compare.on_state(msg)
+
+    def on_compare_timeline(self, msg: Any) -> None:
+        """B's `rollout_msgs/Timeline`: B in every reward plot, and the summary."""
+        with self._lock:
+            self.compare.on_timeline(msg)
+            self.compare.show_summary(self._run, self._label_a())
+            self.rewards.invalidate()
+            self._update_rewards()
+
+    def _label_a(self) -> str:
+        return self.robot.policy if self.robot and self.robot.policy else "A"
 
     def on_status(self, msg: Any) -> None:
         """A `rollout_msgs/PlaybackStatus` (replay): paused, speed, loop and range as the player reports them."""
@@ -696,58 +750,15 @@ class Viewer:
         return self.robot.num_envs if self.robot else 0
 
     def _build_scene(self, num_envs: int, num_bodies: int, *, fallback: bool = False) -> None:
-        from rollout.model import env_grid_offsets
-
-        scene = self.server.scene
-        for h in self.body_handles:
-            if h is not None:
-                h.remove()
-        for h in (self.trail_handle, self._label):
-            if h is not None:
-                h.remove()
-        self.body_handles, self.trail_handle, self._label = [], None, None
         assert self.robot is not None
-        if num_envs != self.robot.num_envs or num_bodies != self.robot.num_bodies:
-            self.robot = RobotInfo(**{**self.robot.__dict__, "num_envs": num_envs, "num_bodies": num_bodies})
-
-        e = min(num_envs, self.max_envs)
-        spacing = self.robot.env_spacing
-        self._offsets = env_grid_offsets(num_envs, spacing)[:e] if spacing > 0 else np.zeros((e, 3), np.float32)
-        meshes = None if fallback else self._robot_meshes(num_bodies)
-        identity = np.tile(np.array([1.0, 0.0, 0.0, 0.0], np.float32), (e, 1))
-        radius = []
-        if meshes is None:
-            import trimesh
-
-            sphere = trimesh.creation.icosphere(subdivisions=1, radius=_FALLBACK_RADIUS)
-            sphere.visual.vertex_colors = (150, 150, 160, 255)
-            meshes = [sphere] * num_bodies
-        for b, mesh in enumerate(meshes):
-            if mesh is None:
-                self.body_handles.append(None)
-                radius.append(0.0)
-                continue
-            name = self.robot.body_names[b] if b < len(self.robot.body_names) else f"body_{b + 1}"
-            self.body_handles.append(
-                scene.add_batched_glb(
-                    f"/robot/{b:02d}_{_safe(name)}",
-                    matte_glb(mesh),
-                    batched_wxyzs=identity,
-                    batched_positions=self._offsets,
-                    lod="off",
-                )
-            )
-            radius.append(float(np.linalg.norm(mesh.vertices, axis=1).max()) if len(mesh.vertices) else 0.0)
-        self._mesh_radius = np.asarray(radius)
-        self._add_ground(num_envs, spacing)
-        self._label = scene.add_label("/selected_env", "env 0", position=(0.0, 0.0, 0.0), anchor="bottom-center")
-        self.trails = Trails(self.trail_length, e) if self.trail_length > 0 else None
+        self.robot = self.scene.build(self.robot, self._model, num_envs, num_bodies, fallback=fallback)
+        e = self.scene.num_drawn
         self._history = None if self.replay else PoseHistory(self.history_length, e, max(num_bodies, 1))
         if not self.replay:
             self.series = RewardSeries(self.robot.term_names, np.arange(e))
             self.episodes.clear()
             self._first_step = None
-        self._body_pos = None
+        self.compare.layout(self.scene.offsets)  # B's ghost over the envs drawn now
         self.rewards.invalidate()
         self._camera_pending = True
         with self._internal():
@@ -755,66 +766,16 @@ class Viewer:
             if self.env_number.value > e - 1:
                 self.env_number.value = 0
 
-    def _robot_meshes(self, num_bodies: int) -> list[Any] | None:
-        """One trimesh (or None for a body without geometry) per body; None when the model cannot be meshed."""
-        from rollout.model import ModelError, body_meshes
-
-        text, fmt = self._model
-        try:
-            meshes = body_meshes(text, fmt)  # type: ignore[arg-type]
-        except ModelError as e:
-            log.warning("viewer: drawing bodies as spheres: %s", e)
-            return None
-        if len(meshes) != num_bodies:
-            log.warning(
-                "viewer: the model has %d bodies, the states %d; drawing bodies as spheres", len(meshes), num_bodies
-            )
-            return None
-        if all(m.is_empty for m in meshes):
-            return None
-        return [None if m.is_empty else m.to_trimesh() for m in meshes]
-
-    def _add_ground(self, num_envs: int, spacing: float) -> None:
-        from rollout.model import ModelError, static_geometry
-
-        z = 0.0
-        try:
-            planes = static_geometry(*self._model).planes  # type: ignore[arg-type]
-            if planes:
-                z = float(planes[0].position[2])
-        except ModelError:
-            pass
-        # one grid under every drawn env, centred on their layout, with a single line spacing
-        # (two spacings read as two overlapping floors from a low camera)
-        lo, hi = self._offsets[:, :2].min(axis=0), self._offsets[:, :2].max(axis=0)
-        centre = (lo + hi) / 2
-        size = float(max(10.0, *(hi - lo + 6.0)))
-        cell = 1.0 if size <= 40 else 2.0 ** math.ceil(math.log2(size / 40))
-        self.server.scene.add_grid(
-            "/ground",
-            width=size,
-            height=size,
-            position=(float(centre[0]), float(centre[1]), z),
-            cell_size=cell,
-            section_size=cell,
-        )
-
     def _draw(self, step: int, sim_time: float, poses: np.ndarray) -> None:
         """Move every body of every drawn env to `poses` [>= E, B, 7] (lock held)."""
-        positions, wxyzs = instance_transforms(poses, self._offsets)
+        scene = self.scene
         with self.server.atomic():
-            for b, h in enumerate(self.body_handles):
-                if h is not None:
-                    h.batched_positions = positions[b]
-                    h.batched_wxyzs = wxyzs[b]
-            moved = self._body_pos is not None
-            prev_base = self._bases[self.selected_env].copy() if moved and len(self._bases) else None
-            self._body_pos = positions
-            self._bases = positions[0]
+            moved = scene.has_drawn and scene.num_drawn > 0
+            prev_base = scene.bases[self.selected_env].copy() if moved else None
+            if scene.draw(step, poses) and self.trails_checkbox.value:
+                scene.show_trails(True)
             self.shown_step, self._shown_time = step, sim_time
-            if self.trails is not None and self.trails.push(step, self._bases) and self.trails_checkbox.value:
-                self._update_trails()
-            self._update_label()
+            scene.label(self.selected_env)
             self._set_slider_value(step)
             if self._camera_pending:
                 self._camera_pending = False
@@ -822,30 +783,6 @@ class Viewer:
             elif self.follow_checkbox.value and prev_base is not None:
                 self._follow(prev_base=prev_base)
             self._update_rewards()
-
-    def _update_trails(self) -> None:
-        if self.trails is None:
-            return
-        seg = self.trails.segments()
-        if len(seg) == 0:
-            if self.trail_handle is not None:
-                self.trail_handle.visible = False
-            return
-        if self.trail_handle is None:
-            self.trail_handle = self.server.scene.add_line_segments(
-                "/trails", seg, colors=(255, 140, 0), thickness=2.0, thickness_units="screen"
-            )
-        else:
-            self.trail_handle.points = seg
-            self.trail_handle.visible = True
-
-    def _update_label(self) -> None:
-        if self._label is None or self._body_pos is None:
-            return
-        e = self.selected_env
-        top = float(self._body_pos[:, e, 2].max()) + 0.3
-        self._label.position = (float(self._bases[e, 0]), float(self._bases[e, 1]), top)
-        self._label.text = f"env {e}"
 
     # -- live history
 
@@ -883,7 +820,7 @@ class Viewer:
             if name == "follow" and not self.follow_checkbox.value:
                 with self._internal():
                     self.follow_checkbox.value = True
-            if self._body_pos is None:
+            if not self.scene.has_drawn:
                 self._camera_pending = True
                 return None
             return self._apply_camera(name)
@@ -894,20 +831,21 @@ class Viewer:
         return self.cameras.pose
 
     def _framing(self) -> Framing:
-        assert self._body_pos is not None
+        sc = self.scene
+        assert sc.body_pos is not None
         e = self.selected_env
-        return Framing(self._body_pos[:, e], self._mesh_radius, self._bases, e, bool(self.follow_checkbox.value))
+        return Framing(sc.body_pos[:, e], sc.mesh_radius, sc.bases, e, bool(self.follow_checkbox.value))
 
     def _apply_camera(self, name: str) -> CameraPose:
         return self.cameras.apply(name, self._framing())
 
     def _set_client_camera(self, client: Any) -> None:
-        if self._body_pos is not None:
+        if self.scene.has_drawn:
             self.cameras.to_client(client, self._framing())
 
     def _follow(self, prev_base: np.ndarray | None = None, *, force: bool = False) -> None:
-        if self._body_pos is not None:
-            self.cameras.follow(self._bases[self.selected_env], prev_base, force=force)
+        if self.scene.has_drawn:
+            self.cameras.follow(self.scene.bases[self.selected_env], prev_base, force=force)
 
     # ------------------------------------------------------------------ text and plot
 
@@ -916,7 +854,7 @@ class Viewer:
         if r is None:
             return
         mode = "replay" if self.replay else "live"
-        drawn = len(self._offsets)
+        drawn = self.scene.num_drawn
         envs = f"{r.num_envs} envs" + (f" (drawing {drawn})" if drawn < r.num_envs else "")
         policy = f" · policy `{r.policy}`" if r.policy else ""
         self._info_at = time.monotonic()
@@ -941,6 +879,7 @@ class Viewer:
                 first_step=self._first_step or 0,
                 term_names=self.robot.term_names if self.robot else (),
                 latest=self._last_terms,
+                compare=self.compare.series,
             )
         )
 
@@ -955,7 +894,3 @@ def state_misfit(msg: Any) -> str | None:
         return None if have == n * b * 7 else f"num_envs {n} x num_bodies {b} x 7 != {have} body_poses values"
     pos, quat = np.asarray(msg.base_pos).size, np.asarray(msg.base_quat).size
     return None if (pos, quat) == (n * 3, n * 4) else f"num_envs {n} does not fit {pos} base_pos / {quat} base_quat values"
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "body"
