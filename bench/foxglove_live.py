@@ -65,7 +65,7 @@ def tails(*procs: subprocess.Popen[str] | None) -> str:
     return out
 
 
-def record(bag: Path, num_envs: int, steps: int, client: dict | None) -> dict:
+def record(bag: Path, num_envs: int, steps: int, client: dict | None, max_mb_s: float) -> dict:
     """One recording; with `client` (extra plan options), the bridge and a Foxglove client attached."""
     node = shutil.which("node")
     env = dict(os.environ, ROLLOUT_ROUTER=f"tcp/127.0.0.1:{free_port()}")
@@ -76,7 +76,7 @@ def record(bag: Path, num_envs: int, steps: int, client: dict | None) -> dict:
         takers = 1
         if client is not None:
             port = free_port()
-            bridge = start("foxglove_bridge", f"port:={port}", env=env)
+            bridge = start("foxglove_bridge", f"port:={port}", f"max_mb_s:={max_mb_s}", env=env)
             wait_for_line(bridge, "stderr", "Foxglove WebSocket server on", 30)
             plan = {"url": f"ws://127.0.0.1:{port}", "topics": {STATE: 10**9}, "summary": True, "idleMs": 4000,
                     "timeoutMs": 900_000, **client}  # fmt: skip
@@ -94,10 +94,11 @@ def record(bag: Path, num_envs: int, steps: int, client: dict | None) -> dict:
             raise SystemExit(f"the sim failed ({code}): {sim.stderr.read()[-2000:]}")  # type: ignore[union-attr]
         rec_cpu = stop(recorder, 120)
         seen: dict = {}
-        bridge_cpu = bridge_rss = float("nan")
+        bridge_cpu = bridge_rss = client_cpu = float("nan")
         if fox is not None and bridge is not None:
-            out, err = fox.communicate(timeout=120)
-            if fox.returncode != 0:
+            out, err = fox.stdout.read(), fox.stderr.read()  # type: ignore[union-attr]
+            code, client_cpu = reap(fox, 120)
+            if code != 0:
                 raise SystemExit(f"the Foxglove client failed: {err[-2000:]}")
             seen = json.loads(out)["messages"][STATE]
             bridge_rss = peak_rss_mb(bridge.pid)
@@ -108,7 +109,7 @@ def record(bag: Path, num_envs: int, steps: int, client: dict | None) -> dict:
                 p.kill()
                 p.wait()
     return {**from_bag(bag, num_envs, steps), "sim_cpu": sim_cpu, "rec_cpu": rec_cpu, "bridge_cpu": bridge_cpu,
-            "bridge_rss": bridge_rss, **client_view(seen, steps)}  # fmt: skip
+            "bridge_rss": bridge_rss, "client_cpu": client_cpu, **client_view(seen, steps)}  # fmt: skip
 
 
 def from_bag(path: Path, num_envs: int, steps: int) -> dict:
@@ -157,6 +158,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="steps per recording (default 300, --quick 200)")
     p.add_argument("--pairs", type=int, default=None, help="paired runs (default 5, --quick 2)")
     p.add_argument("--slow-ms", type=int, default=50, help="the slow client's pause after each message")
+    p.add_argument("--max-mb-s", type=float, default=25.0, help="the bridge's max_mb_s")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--tmpfs-dir", default="/dev/shm")
     a = p.parse_args()
@@ -173,27 +175,27 @@ def main() -> None:
             order = [("alone", None), ("client", {})]
             for label, client in order if i % 2 == 0 else order[::-1]:
                 print(f"pair {i + 1}/{pairs}: {label} ...", file=sys.stderr, flush=True)
-                r = record(work / f"bag_{i}_{label}", n, steps, client)
+                r = record(work / f"bag_{i}_{label}", n, steps, client, a.max_mb_s)
                 rows.append((f"{i + 1} {label}", r))
                 shutil.rmtree(work / f"bag_{i}_{label}", ignore_errors=True)
         print("slow client ...", file=sys.stderr, flush=True)
-        slow = record(work / "bag_slow", n, steps, {"slowMs": a.slow_ms})
+        slow = record(work / "bag_slow", n, steps, {"slowMs": a.slow_ms}, a.max_mb_s)
         rows.append((f"slow client ({a.slow_ms} ms/msg)", slow))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     mb = rows[0][1]["mb"]
     print(f"recording with a Foxglove client: synthetic env, {n} envs, {steps} steps, {mb / steps:.2f} MB per step "
-          f"({mb:.0f} MB per run), bag on tmpfs, {pairs} pairs in alternating order")  # fmt: skip
+          f"({mb:.0f} MB per run), bag on tmpfs, {pairs} pairs in alternating order, bridge max_mb_s {a.max_mb_s:g}")  # fmt: skip
     head = (f"{'run':24s}{'steps/s':>9s}{'MB/s':>7s}{'lost':>6s}{'gaps':>6s}{'sim CPU':>9s}{'rec CPU':>9s}"
-            f"{'bridge CPU':>12s}{'RSS':>7s}{'client got':>12s}{'skipped':>9s}{'worst gap':>11s}")  # fmt: skip
+            f"{'bridge CPU':>12s}{'RSS':>7s}{'client CPU':>12s}{'client got':>12s}{'skipped':>9s}{'worst gap':>11s}")  # fmt: skip
     print(head)
     print("-" * len(head))
     for label, r in rows:
         fox = not label.endswith("alone")
         print(f"{label:24s}{r['steps_per_s']:>9.1f}{r['mb_s']:>7.0f}{r['lost']:>6d}{r['gaps']:>6d}"
               f"{r['sim_cpu']:>8.1f}s{r['rec_cpu']:>8.1f}s"
-              + (f"{r['bridge_cpu']:>11.1f}s{r['bridge_rss']:>5.0f}MB{r['client_got']:>8d}/{steps:<3d}{r['client_skipped']:>9d}{r['client_worst_gap']:>11d}"
+              + (f"{r['bridge_cpu']:>11.1f}s{r['bridge_rss']:>5.0f}MB{r['client_cpu']:>11.1f}s{r['client_got']:>8d}/{steps:<3d}{r['client_skipped']:>9d}{r['client_worst_gap']:>11d}"
                  if fox else ""))  # fmt: skip
     for label, r in rows:
         if r["short"]:
@@ -208,7 +210,8 @@ def main() -> None:
     ratio = float(np.median(ratios))
     print("steps/s: the sim's rate from publish times in the bag; MB/s: message bytes over receive times (both\n"
           "over the middle 80 % of the steps: no start-up, no drain); lost: published but not in the bag; gaps:\n"
-          "holes in publisher sequence numbers; CPU: user + system seconds per process; RSS: the bridge's peak\n"
+          "holes in publisher sequence numbers; CPU: user + system seconds per process (client: the Node.js\n"
+          "Foxglove client decoding every message it gets); RSS: the bridge's peak\n"
           "memory; client got / skipped / worst gap: /rollout/state messages the Foxglove client received, the\n"
           "steps it never saw, and the longest run of steps missed in a row.")
     print()
