@@ -76,7 +76,7 @@ def run_graph(env: str, num_envs: int, steps: int, *, with_takers: bool, work: P
     args = [sys.executable, "-m", "rollout.cli", "launch", "record.launch.py", f"env:={env}", f"num_envs:={num_envs}",
             f"steps:={steps}", f"out:={bag}", "realtime:=false"]  # fmt: skip
     if with_takers:
-        args += ["view:=true", f"port:={free_port()}", f"video:={video}"]
+        args += ["view:=true", "keep_view:=false", f"port:={free_port()}", f"video:={video}"]
     environ = dict(os.environ, ROLLOUT_ROUTER=f"tcp/127.0.0.1:{free_port()}", PYTHONUNBUFFERED="1")
     sampler = Sampler()
     sampler.start()
