@@ -4,8 +4,11 @@ steps every shard has; seek works on the set; wrong sets end in one line and a n
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 
@@ -141,6 +144,16 @@ def test_the_set_plays_as_one_rollout_and_seeks(node: Node, bags: dict[str, Path
     log = out + err
     assert f"2 shards as one rollout of {N0 + N1} envs" in log
     assert f"{len(PLAYED)} steps every shard has, 2 of {bags['rank0']} [rank0] left out" in log
+
+
+def test_the_replay_launch_writes_one_video_of_every_shards_envs(bags: dict[str, Path], tmp_path: Path) -> None:
+    video = tmp_path / "all.mp4"
+    done = subprocess.run([sys.executable, "-m", "rollout.cli", "launch", "replay.launch.py",
+                           f"bag:={bags['rank0']},{bags['rank1']}", f"video:={video}", f"envs:=0-{N0 + N1 - 1}",
+                           "width:=160", "height:=120"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"envs 0-{N0 + N1 - 1}" in done.stdout and f"2 shards as one rollout of {N0 + N1} envs" in done.stdout
+    assert imageio_ffmpeg.count_frames_and_secs(str(video))[0] == len(PLAYED)
 
 
 def test_one_bag_of_namespaced_sims_is_a_set(bags: dict[str, Path]) -> None:
