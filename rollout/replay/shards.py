@@ -329,9 +329,9 @@ class ShardSet:
         hit = self._cache.get(topic)
         if hit is not None and hit[0] == i:
             return hit[1]
-        parts = [(r, v.decode(topic, int(ix.rows[r, i]))) for r, v in enumerate(self.views) if ix.rows[r, i] >= 0]
-        if topic == T.BASE_POSES:
-            parts = [(r, v.raw(topic, int(ix.rows[r, i])).data) for r, v in enumerate(self.views) if ix.rows[r, i] >= 0]
+        # base poses are read as bytes: decoding a PoseArray builds a Python object per env
+        read = (lambda v, j: v.raw(topic, j).data) if topic == T.BASE_POSES else (lambda v, j: v.decode(topic, j))
+        parts = [(r, read(v, int(ix.rows[r, i]))) for r, v in enumerate(self.views) if ix.rows[r, i] >= 0]
         data = self._merge(topic, parts)
         t = int(ix.log_time[i])
         msg = RawMessage(topic, t, t, i, memoryview(data))
