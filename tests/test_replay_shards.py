@@ -206,3 +206,32 @@ def test_wrong_sets_end_in_one_line_and_a_nonzero_exit(bags: dict[str, Path], tm
     with pytest.raises(BagError, match="no control step in common"):
         with Bag(bags["rank0"]) as a, Bag(record_shards(tmp_path / "late", [("rank1", N1)], steps=3, skip={"rank1": range(3)})) as b:
             ShardSet([a, b])
+
+
+def test_bag_merge_writes_what_replay_plays_and_to_npz_reads_the_same_arrays(bags: dict[str, Path], tmp_path: Path) -> None:
+    from rollout.export.sharded import read_rollout_set
+    from rollout.export.to_npz import read_rollout
+
+    out = tmp_path / "all"
+    rollout = [sys.executable, "-m", "rollout.cli", "bag", "merge"]
+    done = subprocess.run([*rollout, str(bags["rank1"]), str(bags["rank0"]), "-o", str(out)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"2 shards as one rollout of {N0 + N1} envs" in done.stdout and "wrote" in done.stdout
+    with Bag(out) as bag, ShardSet.open([bags["rank0"], bags["rank1"]]) as merged:
+        assert list(bag.topics) == list(merged.topics)
+        for topic in merged.topics:
+            assert bag.count(topic) == merged.count(topic)
+            assert bag.topic(topic).latched == merged.topic(topic).latched
+            for i in range(merged.count(topic)):
+                assert bytes(bag.raw(topic, i).data) == bytes(merged.raw(topic, i).data), (topic, i)
+        one = read_rollout(bag)
+    shards = read_rollout_set([bags["rank0"], bags["rank1"]])
+    assert list(one.arrays) == list(shards.arrays)
+    for key in ("obs", "act", "rew", "base_pos", "base_quat"):
+        assert np.array_equal(one.arrays[key], shards.arrays[key]), key
+    for t in (0, 9, len(PLAYED) - 1):
+        a, b = one.arrays["info"][t], shards.arrays["info"][t]
+        assert all(np.array_equal(a[k], b[k]) for k in ("done", "terminated", "truncated"))
+        assert all(np.array_equal(a["reward_terms"][k], b["reward_terms"][k]) for k in b["reward_terms"])
+    again = subprocess.run([*rollout, str(bags["rank0"]), str(bags["rank0"]), "-o", str(tmp_path / "x")], capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and again.stderr.strip().count("\n") == 0 and "namespace 'rank0' is in both" in again.stderr
