@@ -6,7 +6,7 @@
 Records the shards (synthetic env at Humanoid's sizes, obs 376) and, as the baseline, the same
 envs as one bag of shards x envs; then plays both to the end with the player at rate 0 (as fast
 as the consumer takes it, the video encoder's case), every message handed out. Prints the open
-time, ms per control step (all of a step's topics) and MB/s of played messages for each, and the
+and timeline times, ms per control step (all of a step's topics) and MB/s of played messages for each, and the
 peak RSS: merging holds one step of every shard, never the rollout.
 """
 
@@ -45,6 +45,7 @@ def main() -> None:
     from shard_bags import record_shards
 
     from rollout.bag import Bag
+    from rollout.replay import timeline
     from rollout.replay.shards import ShardSet
 
     root = Path(tempfile.mkdtemp(dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
@@ -55,13 +56,21 @@ def main() -> None:
         t = time.perf_counter()
         with ShardSet.open(paths) as merged:
             opened = time.perf_counter() - t
+            t = time.perf_counter()
+            timeline(merged)
+            tl = time.perf_counter() - t
             took, size = play(merged)
         with Bag(whole) as bag:
             base, base_size = play(bag)
+            t = time.perf_counter()
+            timeline(bag)
+            base_tl = time.perf_counter() - t
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"{a.shards} shards x {a.envs} envs, {a.steps} steps ({size / a.steps / 1e6:.1f} MB a step)")
-        print(f"  merged: open {opened * 1e3:.0f} ms, {took / a.steps * 1e3:.1f} ms/step, {size / took / 1e6:.0f} MB/s")
-        print(f"  one bag of {a.shards * a.envs} envs (baseline): {base / a.steps * 1e3:.2f} ms/step, {base_size / base / 1e6:.0f} MB/s")
+        print(f"  merged: open {opened * 1e3:.0f} ms, timeline {tl * 1e3:.0f} ms, "
+              f"{took / a.steps * 1e3:.1f} ms/step, {size / took / 1e6:.0f} MB/s")
+        print(f"  one bag of {a.shards * a.envs} envs (baseline): timeline {base_tl * 1e3:.0f} ms, "
+              f"{base / a.steps * 1e3:.2f} ms/step, {base_size / base / 1e6:.0f} MB/s")
         print(f"  peak RSS {rss:.0f} MB (this process, recording included)")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -321,31 +321,34 @@ class ShardSet:
 
     def raw(self, topic: str, i: int) -> RawMessage:
         """Merged message `i` of `topic`, serialized (the last one of each topic is kept)."""
-        ix = self._ix(topic)
-        n = ix.steps.size
-        if not -n <= i < n:
-            raise BagError(f"{topic} has {n} merged messages; there is no message {i}")
-        i %= n
+        i = self._position(topic, i)
         hit = self._cache.get(topic)
         if hit is not None and hit[0] == i:
             return hit[1]
-        # base poses are read as bytes: decoding a PoseArray builds a Python object per env
-        read = (lambda v, j: v.raw(topic, j).data) if topic == T.BASE_POSES else (lambda v, j: v.decode(topic, j))
-        parts = [(r, read(v, int(ix.rows[r, i]))) for r, v in enumerate(self.views) if ix.rows[r, i] >= 0]
-        data = self._merge(topic, parts)
-        t = int(ix.log_time[i])
+        merged = self._merged(topic, i)
+        data = merged if isinstance(merged, bytes) else serialize(merged)
+        t = int(self._index[topic].log_time[i])
         msg = RawMessage(topic, t, t, i, memoryview(data))
         self._cache[topic] = (i, msg)
         return msg
 
     def decode(self, topic: str, i: int) -> Message:
-        return deserialize(self.raw(topic, i).data, self.message_class(topic))
+        """Merged message `i` of `topic` (built directly, not encoded and decoded again)."""
+        i = self._position(topic, i)
+        hit = self._cache.get(topic)
+        merged = hit[1].data if hit is not None and hit[0] == i else self._merged(topic, i)
+        return merged if isinstance(merged, Message) else deserialize(merged, self.message_class(topic))
 
     def iter_decoded(self, topic: str, indices: Sequence[int] | np.ndarray | None = None) -> Iterator[Message]:
         sel = range(self.count(topic)) if indices is None else np.asarray(indices, np.int64).tolist()
-        cls = self.message_class(topic)
         for i in sel:
-            yield deserialize(self.raw(topic, int(i)).data, cls)
+            yield self.decode(topic, int(i))
+
+    def _position(self, topic: str, i: int) -> int:
+        n = self.count(topic)
+        if not -n <= i < n:
+            raise BagError(f"{topic} has {n} merged messages; there is no message {i}")
+        return i % n
 
     def messages(
         self, topics: Sequence[str] | None = None, *, start_time: int | None = None, end_time: int | None = None
@@ -373,23 +376,27 @@ class ShardSet:
 
     # -- merging one step
 
-    def _merge(self, topic: str, parts: list[tuple[int, Any]]) -> bytes:
+    def _merged(self, topic: str, i: int) -> Message | bytes:
+        """Every shard's message of merged position `i` on `topic`, as one message (base poses: its bytes)."""
+        rows = self._index[topic].rows[:, i]
+        if topic == T.BASE_POSES:  # read as bytes: decoding a PoseArray builds a Python object per env
+            return self._merged_base_poses([bytes(v.raw(topic, int(j)).data) for v, j in zip(self.views, rows)])
+        parts = [(r, v.decode(topic, int(j))) for r, (v, j) in enumerate(zip(self.views, rows)) if j >= 0]
+        ms = [m for _, m in parts]
         if topic == T.ROBOT:
-            return serialize(self._merged_robot(parts[0][1]))
+            return self._merged_robot(ms[0])
         if topic == T.ROBOT_DESCRIPTION:
-            return serialize(type(parts[0][1])(data=self._urdf))
+            return type(ms[0])(data=self._urdf)
         if topic == T.STATE:
-            return serialize(self._merged_state([m for _, m in parts]))
+            return self._merged_state(ms)
         if topic == T.ACTION:
-            return serialize(self._merged_action([m for _, m in parts]))
+            return self._merged_action(ms)
         if topic == T.REWARD_TERMS:
-            return serialize(self._merged_rewards([m for _, m in parts]))
+            return self._merged_rewards(ms)
         if topic == T.EPISODES:
-            return serialize(self._merged_episodes(parts))
-        if topic == T.BASE_POSES:
-            return self._merged_base_poses([bytes(d) for _, d in parts])
+            return self._merged_episodes(parts)
         if topic == T.TF:
-            return serialize(self._merged_tf(parts))
+            return self._merged_tf(parts)
         raise BagError(f"{topic} cannot be merged")  # not indexed: see __init__
 
     def _merged_robot(self, r: Message) -> Message:
