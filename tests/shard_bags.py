@@ -22,11 +22,13 @@ def record_shards(
     env: str = "synthetic:humanoid",
     skip: dict[str, Sequence[int]] | None = None,
     env_spacing: float | None = None,
+    early: Sequence[str] = (),
     **env_kwargs: object,
 ) -> Path:
     """One bag at `out` holding a sim per (namespace, num_envs) in `shards`, each seeded by its place;
     `skip[namespace]` names steps that shard leaves unrecorded; `env_spacing` overrides the env's
-    (0: poses laid out by the sim, here all around one origin). Returns `out`."""
+    (0: poses laid out by the sim, here all around one origin); topics in `early` are logged 1 µs
+    before their step's State, as a recorder's receive times may interleave them. Returns `out`."""
     runs = []
     for k, (ns, n) in enumerate(shards):
         e = make_env(env, num_envs=n, seed=k + 1, **env_kwargs)
@@ -48,5 +50,5 @@ def record_shards(
                     continue
                 stamp = time.time_ns()
                 for topic, data in messages.step(rec, stamp):
-                    bag.write(namespaced(topic, ns), data, stamp)
+                    bag.write(namespaced(topic, ns), data, stamp - 1000 if topic in early else stamp)
     return out

@@ -186,6 +186,22 @@ def test_poses_laid_out_by_the_sims_are_moved_apart(tmp_path: Path) -> None:
         assert any("moved along +x" in note for note in merged.notes)
 
 
+def test_base_poses_and_tf_go_with_the_state_of_their_stamp_whatever_the_log_order(tmp_path: Path) -> None:
+    a = record_shards(tmp_path / "a", [("rank0", N0)], steps=5, early=(T.BASE_POSES, T.TF))
+    b = record_shards(tmp_path / "b", [("rank1", N1)], steps=5)
+    with ShardSet.open([a, b]) as merged:
+        assert merged.count(T.BASE_POSES) == merged.count(T.TF) == 5
+        for i in range(5):
+            state = merged.decode(T.STATE, i)
+            poses = merged.decode(T.BASE_POSES, i).poses
+            xyz = np.array([[p.position.x, p.position.y, p.position.z] for p in poses])
+            assert np.allclose(xyz, state.base_pos.reshape(-1, 3) + env_grid_offsets(N0 + N1, 2.0))
+            tf = merged.decode(T.TF, i)
+            assert {t.header.stamp.sec * 10**9 + t.header.stamp.nanosec for t in tf.transforms} == {
+                state.header.stamp.sec * 10**9 + state.header.stamp.nanosec
+            }
+
+
 def test_wrong_sets_end_in_one_line_and_a_nonzero_exit(bags: dict[str, Path], tmp_path: Path, router_env: dict[str, str]) -> None:
     other_obs = record_shards(tmp_path / "obs", [("rank1", N1)], steps=3, obs_dim=20)
     other_dt = record_shards(tmp_path / "dt", [("rank1", N1)], steps=3, dt=0.03)

@@ -98,6 +98,19 @@ def layout_shifts(spacing: float, first_bases: Sequence[np.ndarray]) -> np.ndarr
     return shifts
 
 
+def header_stamps(view: ShardView, topic: str) -> np.ndarray:
+    """[M] int64 header stamp (ns) of each message on `topic`, read from its first bytes: a State's
+    or PoseArray's own header, a TFMessage's first transform's (0 for an empty one)."""
+    at = 8 if topic == T.TF else 4  # a TFMessage starts with its transforms' count
+    out = np.zeros(view.count(topic), np.int64)
+    for i in range(out.size):
+        data = view.raw(topic, i).data
+        if len(data) >= at + 8 and (at == 4 or struct.unpack_from("<I", data, 4)[0] > 0):
+            sec, nsec = struct.unpack_from("<iI", data, at)
+            out[i] = sec * 1_000_000_000 + nsec
+    return out
+
+
 def _shifted(a: np.ndarray, shift: np.ndarray, width: int) -> np.ndarray:
     """Flat poses `a` ([..., width], position first) with `shift` added to each position."""
     if not shift.any() or a.size == 0:
@@ -206,12 +219,21 @@ class ShardSet:
     # -- the merged index
 
     def _shard_steps(self, r: int, name: str, state_steps: list[np.ndarray]) -> np.ndarray:
-        """Control step of each of shard r's messages on `name` (the last State's, for topics without one)."""
+        """Control step of each of shard r's messages on `name`. Topics without a step field take
+        the step of the State with the same header stamp (the sim stamps a step's messages alike;
+        a recorder's log times may interleave them), else of the last State logged before them."""
         v = self.views[r]
-        if name in (T.BASE_POSES, T.TF):
-            k = np.searchsorted(v.log_times(T.STATE), v.log_times(name), "right") - 1
-            return np.where(k >= 0, state_steps[r][np.maximum(k, 0)], -1)
-        return v.steps(name)
+        if name not in (T.BASE_POSES, T.TF):
+            return v.steps(name)
+        k = np.searchsorted(v.log_times(T.STATE), v.log_times(name), "right") - 1
+        steps = np.where(k >= 0, state_steps[r][np.maximum(k, 0)], -1)
+        state = header_stamps(v, T.STATE)
+        order = np.argsort(state, kind="stable")
+        mine = header_stamps(v, name)
+        j = np.minimum(np.searchsorted(state[order], mine), state.size - 1)
+        same = (state[order][j] == mine) & (mine > 0)
+        steps[same] = state_steps[r][order[j[same]]]
+        return steps
 
     def _build_index(self, name: str, state_steps: list[np.ndarray]) -> _Index:
         S = len(self.views)
@@ -472,12 +494,15 @@ class ShardSet:
         return pose_array_cdr(p[:, :3] + self._delta, p[:, 3:], stamp[0] * 1_000_000_000 + stamp[1], frame_id=frame)
 
     def _merged_tf(self, parts: list[tuple[int, Message]]) -> Message:
-        """Every shard's transforms with its env frames renamed to the merged envs, roots moved."""
+        """Every shard's transforms with its env frames renamed to the merged envs, roots moved, all
+        stamped with the first shard's time (as the merged State and base poses are)."""
         m0 = parts[0][1]
+        stamp = next((m.transforms[0].header.stamp for _, m in parts if m.transforms), None)  # the first shard's time
         out = []
         for r, m in parts:
             a = int(self.starts[r])
             for tr in m.transforms:
+                tr.header.stamp = stamp
                 child = _FRAME.fullmatch(tr.child_frame_id)
                 parent = _FRAME.fullmatch(tr.header.frame_id)
                 if child is None:
