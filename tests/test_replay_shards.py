@@ -113,15 +113,22 @@ def test_the_set_plays_as_one_rollout_and_seeks(node: Node, bags: dict[str, Path
             poses = np.array([[p.position.x, p.position.y, p.position.z] for p in decoded(T.BASE_POSES, k).poses])
             grid = env_grid_offsets(N0 + N1, 2.0)
             assert np.allclose(poses, state.base_pos.reshape(-1, 3) + grid)
-            frames = {t.child_frame_id for t in decoded(T.TF, k).transforms}
-            assert {"env0/torso", f"env{N0}/torso", f"env{N0 + 1}/torso"} <= frames
+            roots = {t.child_frame_id: t.transform.translation for t in decoded(T.TF, k).transforms
+                     if t.header.frame_id == "world"}  # fmt: skip
+            assert set(roots) == {"env0/torso", "env1/torso", f"env{N0}/torso", f"env{N0 + 1}/torso"}
+            bodies = state.body_poses.reshape(N0 + N1, -1, 7)
+            for g in (1, N0 + 1):  # a root's world position: the recorded body pose on the merged grid
+                t = roots[f"env{g}/torso"]
+                assert np.allclose([t.x, t.y, t.z], bodies[g, 0, :3] + grid[g], atol=1e-6)
 
         # episode ends: rank1's env ids follow rank0's
-        ends = [(int(m.step), e) for m in map(lambda d: deserialize(d, get_type("rollout_msgs/msg/EpisodeEvents")), got[T.EPISODES]) for e in m.env_ids.tolist()]  # fmt: skip
+        events = [decoded(T.EPISODES, k) for k in range(len(got[T.EPISODES]))]
+        ends = [(int(m.step), e) for m in events for e in m.env_ids.tolist()]
         want = []
         for ns, start in (("rank0", 0), ("rank1", N0)):
             with Bag(bags[ns]) as bag:
-                want += [(int(m.step), e + start) for m in bag.iter_decoded(f"/{ns}/rollout/episodes") for e in m.env_ids.tolist() if m.step in PLAYED]  # fmt: skip
+                recorded_ends = bag.iter_decoded(f"/{ns}/rollout/episodes")
+                want += [(int(m.step), e + start) for m in recorded_ends for e in m.env_ids.tolist() if m.step in PLAYED]
         assert sorted(ends) == sorted(want) and any(e >= N0 for _, e in ends)
         tl = timeline_arrays(timelines[-1])
         assert tl["steps"].tolist() == PLAYED and tl["total"].shape == (len(PLAYED), N0 + N1)

@@ -193,7 +193,8 @@ class ShardSet:
 
         spans = ", ".join(f"envs {a}-{a + n - 1}: {v.label}" for v, a, n in zip(views, self.starts, self.sizes))
         self.summary = (
-            f"{len(views)} shards as one rollout of {self.num_envs} envs ({spans}); {common.size} steps every shard has"
+            f"{len(views)} shard{'s' * (len(views) != 1)} as one rollout of {self.num_envs} envs ({spans}); "
+            f"{common.size} steps every shard has"
             + (", " + ", ".join(f"{n} of {v.label} left out" for v, n in zip(views, left) if n) if self.left_out else "")
         )
         if spacing <= 0 and len(views) > 1:
