@@ -4,6 +4,7 @@
     rollout launch replay.launch.py bag:=latest
     rollout launch replay.launch.py bag:=BAG video:=out.mp4 preset:=Side
     rollout launch replay.launch.py bag:=A compare:=B      # B drawn as a ghost over A, aligned by step
+    rollout launch replay.launch.py bag:=rollouts/rank0,rollouts/rank1   # per-rank shards as one rollout
     ros2 launch rollout replay.launch.py bag:=BAG
 
 With `video`, the replay runs as fast as the encoder takes frames (not by the wall clock), the
@@ -13,7 +14,8 @@ viewer stays off unless view:=true, and everything exits when the video is writt
 from rollout.launching import Arg, NodeSpec, ros_launch_description
 
 ARGS = [
-    Arg("bag", None, "bag to play: a rosbag2 folder, an .mcap file, or latest (the newest under rollouts/)"),
+    Arg("bag", None, "bag to play: a rosbag2 folder, an .mcap file, or latest (the newest under rollouts/); "
+        "several, comma separated, play as one rollout (per-rank shards)"),
     Arg("compare", "", "a second bag to play along, aligned by step: a ghost over the first, in every plot and a summary"),
     Arg("rate", "1.0", "playback speed, 0.1 to 4", float, minimum=0.1),
     Arg("loop", "false", "start again at the end", bool),

@@ -23,6 +23,7 @@ fast as the subscribers take them: for offline consumers such as the video encod
 
     ros2 run rollout replay --ros-args -p bag:=rollouts/run1 -p rate:=0.5 -p loop:=true
     ros2 run rollout replay --ros-args -p bag:=rollouts/run1 -p compare:=rollouts/run2
+    ros2 run rollout replay --ros-args -p bag:=rollouts/rank0,rollouts/rank1   # shards as one rollout
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from rollout.codec import default_store, get_service, get_type
 from rollout.errors import BagError, ParameterError, RolloutError
 from rollout.replay import Item, Player, PlayerStatus, episode_ends, rate_error, timeline
 from rollout.replay.align import StepAlign
+from rollout.replay.shards import ShardSet, bag_paths, open_rollout
 from rollout.runtime import LATCHED, LOSSLESS, Node, QoSProfile, run_node, shutdown
 
 TICK_S = 0.002  # how often due messages are published (the playback timing grain)
@@ -52,7 +54,8 @@ GRACE_S = 0.2  # after the awaited subscribers appear, before playing: their rou
 @dataclass(frozen=True)
 class ReplayParams:
     bag: str = ""
-    """Bag to play: a rosbag2 folder or a .mcap file, or "latest": the newest recording under rollouts/ (required)."""
+    """Bag to play: a rosbag2 folder or a .mcap file, or "latest": the newest recording under rollouts/ (required);
+    several, comma separated (rollouts/rank0,rollouts/rank1), play as one rollout with their envs concatenated."""
     rate: float = 1.0
     """Playback speed, 0.1 to 4.0; 0 plays as fast as the subscribers take it (lossless)."""
     pace: str = "sim"
@@ -82,13 +85,16 @@ def topic_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def open_rollout_bag(path: str) -> Bag:
-    """Open `path` and check it is a rollout recording, or raise a one-line error."""
+def open_rollout_bag(path: str) -> Bag | ShardSet:
+    """Open `path` and check it is a rollout recording, or raise a one-line error.
+
+    `path` may name a set of shards, "A,B" (or one bag of namespaced sims): they play as one rollout."""
     if not path:
         raise ParameterError("no bag given: --ros-args -p bag:=PATH (a bag folder or .mcap file, or latest)")
-    if path == "latest":
-        path = str(latest_recording())
-    bag = Bag(path)
+    paths = bag_paths(path)
+    if paths == ["latest"]:
+        paths = [str(latest_recording())]
+    bag = open_rollout(paths)
     try:
         if topics.STATE not in bag.topics or bag.count(topics.STATE) == 0:
             have = ", ".join(bag.topics) or "none"
@@ -147,6 +153,9 @@ class Replay(Node):
         p = self.params
         check_params(p)
         self.bag = open_rollout_bag(p.bag)  # everything that can fail, before anything is published
+        if isinstance(self.bag, ShardSet):
+            for line in [self.bag.summary, *self.bag.notes]:
+                self.get_logger().info(line)
         ends = episode_ends(self.bag)  # read once: the player seeks episodes, the timeline shows them
         episodes = ends[:2]
         self.timeline = timeline(self.bag, p.env_ids or None, episodes=ends)
@@ -191,7 +200,7 @@ class Replay(Node):
         self.create_timer(STATUS_S, lambda: self.publish_status(force=True))
         s = self.player.status()
         self.get_logger().info(
-            f"playing {self.bag.path}: {self.player.message_count} messages on {len(self.pubs)} topics, "
+            f"playing {getattr(self.bag, 'label', self.bag.path)}: {self.player.message_count} messages on {len(self.pubs)} topics, "
             f"steps {s.first_step}..{s.last_step}, {(self.player.end_time - self.player.start_time) / 1e9:.2f} s "
             f"at rate {p.rate:g}{', looping' if p.loop else ''}{', paused' if p.start_paused else ''}"
         )

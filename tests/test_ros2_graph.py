@@ -121,6 +121,18 @@ def test_replay_graph_writes_an_mp4(env, recorded: Path, tmp_path: Path) -> None
     assert imageio_ffmpeg.count_frames_and_secs(str(video))[0] == STEPS
 
 
+def test_replay_graph_plays_shards_as_one_rollout(env, tmp_path: Path) -> None:
+    from shard_bags import record_shards
+
+    rank0 = record_shards(tmp_path / "rank0", [("rank0", 2)], steps=12)
+    rank1 = record_shards(tmp_path / "rank1", [("rank1", 1)], steps=12, skip={"rank1": [11]})
+    video = tmp_path / "shards.mp4"
+    graph = run_graph(env, tmp_path, "replay.launch.py", bag=f"{rank0},{rank1}", video=str(video), envs="0-2",
+                      width="160", height="120")  # fmt: skip
+    assert "2 shards as one rollout of 3 envs" in graph.output("replay"), graph.output("replay")
+    assert imageio_ffmpeg.count_frames_and_secs(str(video))[0] == 11
+
+
 def test_replay_graph_serves_the_player_services_to_the_viewer(env, recorded: Path, tmp_path: Path) -> None:
     port = free_port()
     graph = launch_like.start(WS, ROOT / "launch" / "replay.launch.py", env, tmp_path, bag=str(recorded),

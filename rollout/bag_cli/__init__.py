@@ -15,6 +15,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "info": ("info", "what is in a bag (like ros2 bag info), with a rollout summary"),
     "check": ("check", "read every message of a bag and say whether it is whole"),
     "repair": ("repair", "rebuild a bag whose recorder was killed"),
+    "merge": ("merge", "write a set of shards (per-rank bags) as one bag of one rollout"),
     "to-npz": ("to_npz", "convert a bag into an .npz (obs, act, rew, info, base_pos, base_quat)"),
     "from-npz": ("from_npz", "convert an .npz rollout into a bag that replays"),
     "share": ("share", "a rollout (or a step range) as one HTML file that plays offline"),
