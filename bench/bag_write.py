@@ -73,13 +73,17 @@ def mcap_library(path: Path, msgs: list[bytes], compression: str, seconds: float
     return n * len(msgs[0]) / (time.perf_counter() - t0) / 1e6
 
 
-def raw_write(path: Path, msgs: list[bytes], seconds: float) -> float:
-    """os.write of the messages into a new file, nothing else: the kernel's copy alone."""
+def raw_write(path: Path, msgs: list[bytes], seconds: float, crc: bool) -> float:
+    """os.write of the messages into a new file (and their CRC-32 with `crc`), nothing else: the
+    kernel's copy alone, the floor of any writer of these bytes that keeps no copy of its own."""
     import os
+    import zlib
 
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     t0, n = time.perf_counter(), 0
     while time.perf_counter() - t0 < seconds:
+        if crc:
+            zlib.crc32(msgs[n % 4])
         os.write(fd, msgs[n % 4])
         n += 1
     os.close(fd)
@@ -95,31 +99,35 @@ def main() -> None:
     a = p.parse_args()
     msgs = messages(a.mb)
     work = Path(tempfile.mkdtemp(prefix="bench_bag_write_", dir=a.dir))
-    print(f"{len(msgs[0]) / 1e6:.2f} MB State messages into {work}; MB/s, median of {a.repeats} runs")
+    print(f"{len(msgs[0]) / 1e6:.2f} MB State messages into {work}; MB/s and CPU seconds per GB (the steadier\n"
+          f"figure on a shared machine), medians of {a.repeats} runs")  # fmt: skip
 
-    def run(case: str, compression: str, crc: bool) -> float:
+    def run(case: str, compression: str, crc: bool) -> tuple[float, float]:
         out = work / case
+        c0, t0 = time.process_time(), time.perf_counter()
         if case == "ours":
             mb_s = ours(out, msgs, compression, a.seconds, crc)[0]
         elif case == "lib":
             mb_s = mcap_library(out, msgs, compression, a.seconds, crc)
         else:
-            mb_s = raw_write(out, msgs, a.seconds)
+            mb_s = raw_write(out, msgs, a.seconds, crc)
+        cpu_per_gb = (time.process_time() - c0) / (mb_s * (time.perf_counter() - t0) / 1e3)
         shutil.rmtree(out) if out.is_dir() else out.unlink()
-        return mb_s
+        return mb_s, cpu_per_gb
 
     try:
         run("ours", "none", False)  # first touches of fresh memory
         for compression in ("none", "lz4", "zstd"):
             for crc in (False, True):
-                got: dict[str, list[float]] = {"ours": [], "lib": [], "raw": []}
+                got: dict[str, list[tuple[float, float]]] = {"ours": [], "lib": [], "raw": []}
                 for i in range(a.repeats):
                     for case in ("ours", "lib", "raw") if i % 2 == 0 else ("raw", "lib", "ours"):
                         got[case].append(run(case, compression, crc))
-                mb_s, lib, raw = (float(np.median(got[c])) for c in ("ours", "lib", "raw"))
+                (mb_s, cpu), (lib, lib_cpu), (raw, raw_cpu) = (np.median(got[c], axis=0) for c in ("ours", "lib", "raw"))
                 tag = f"{compression:4s} {'chunk CRC' if crc else 'no CRC   '}"
-                print(f"{tag}  rollout BagWriter {mb_s:6.0f}   mcap Writer {lib:6.0f} ({mb_s / lib:4.2f}x)   "
-                      f"os.write alone {raw:6.0f} ({mb_s / raw:4.2f}x)")  # fmt: skip
+                floor = "os.write + crc32" if crc else "os.write alone  "
+                print(f"{tag}  rollout BagWriter {mb_s:5.0f} MB/s {cpu:4.2f} s/GB   mcap Writer {lib:5.0f} {lib_cpu:4.2f} "
+                      f"({mb_s / lib:4.2f}x)   {floor} {raw:5.0f} {raw_cpu:4.2f} ({mb_s / raw:4.2f}x)")  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
