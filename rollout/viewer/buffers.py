@@ -46,7 +46,8 @@ def instance_transforms(body_poses: np.ndarray, offsets: np.ndarray) -> tuple[np
 
 
 class Trails:
-    """Ring buffer of base positions [L, E, 3] drawn as line segments.
+    """Every env's last `length` base positions, kept as the line segments between them
+    ([length - 1, E, 2, 3] ring, one row written per step, so a frame never recomputes the rest).
 
     A step that goes backwards, or jumps further than the trail is long, starts the trails afresh
     (a seek); a segment longer than `max_jump` metres (an env reset teleporting its base) is
@@ -57,9 +58,10 @@ class Trails:
         self.length = max(2, int(length))
         self.num_envs = int(num_envs)
         self.max_jump = float(max_jump)
-        self._buf = np.zeros((self.length, self.num_envs, 3), np.float32)
-        self._count = 0
-        self._head = 0  # next slot to write
+        self._seg = np.zeros((self.length - 1, self.num_envs, 2, 3), np.float32)
+        self._last = np.zeros((self.num_envs, 3), np.float32)
+        self._count = 0  # points
+        self._head = 0  # next segment row to write
         self._last_step: int | None = None
 
     def clear(self) -> None:
@@ -80,27 +82,28 @@ class Trails:
                 return False
             if step < last or step - last > self.length:
                 self.clear()
-        self._buf[self._head] = positions
-        self._head = (self._head + 1) % self.length
+        if self._count:
+            row = self._seg[self._head]
+            row[:, 0] = self._last
+            row[:, 1] = positions
+            d = row[:, 1] - row[:, 0]
+            jump = np.einsum("ij,ij->i", d, d) > self.max_jump**2
+            row[jump, 1] = row[jump, 0]
+            self._head = (self._head + 1) % len(self._seg)
+        self._last[:] = positions
         self._count = min(self._count + 1, self.length)
         self._last_step = step
         return True
 
-    def points(self) -> np.ndarray:
-        """[n, E, 3] oldest first."""
-        if self._count < self.length:
-            return self._buf[: self._count]
-        return np.roll(self._buf, -self._head, axis=0)
-
     def segments(self) -> np.ndarray:
-        """[(n - 1) * E, 2, 3] float32 line segments (env-major within each time step); empty when n < 2."""
-        p = self.points()
-        if len(p) < 2:
+        """[(n - 1) * E, 2, 3] float32 line segments, oldest first (env-major within each time
+        step), a new array; empty when n < 2."""
+        n = self._count - 1
+        if n < 1:
             return np.zeros((0, 2, 3), np.float32)
-        seg = np.stack([p[:-1], p[1:]], axis=2)  # [n-1, E, 2, 3]
-        jump = np.linalg.norm(seg[:, :, 1] - seg[:, :, 0], axis=-1) > self.max_jump
-        seg[:, :, 1][jump] = seg[:, :, 0][jump]
-        return seg.reshape(-1, 2, 3)
+        if n < len(self._seg):
+            return self._seg[:n].reshape(-1, 2, 3).copy()
+        return np.concatenate([self._seg[self._head :], self._seg[: self._head]]).reshape(-1, 2, 3)
 
 
 class PoseHistory:

@@ -6,8 +6,8 @@ the selected env (viser's scene API; no GUI, no camera, no middleware).
     scene.draw(step, poses)                           # poses [>= E, B, 7]
     scene.on_env_click(lambda env: ...)               # a robot clicked in the page
 
-One batched GLB per robot body with one instance per env, moved by whole-array updates of
-`batched_positions` / `batched_wxyzs` (viser is w, x, y, z; the messages x, y, z, w). Envs that
+One batched GLB per robot body with one instance per env, moved by one update message per body
+carrying its `batched_positions` and `batched_wxyzs` (viser is w, x, y, z; the messages x, y, z, w). Envs that
 share an origin (`env_spacing` > 0) are laid out on the grid of `rollout.model.env_grid_offsets`.
 A `ghost` scene (Compare's B) draws the same way under its own name, tinted and translucent,
 with no floor, trails or label.
@@ -25,6 +25,7 @@ import numpy as np
 
 from rollout.viewer.buffers import Trails, instance_transforms
 from rollout.viewer.glb import matte_glb
+from rollout.viewer.updates import send_arrays
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +197,8 @@ class RobotScene:
         True when the trails got a new point."""
         positions, wxyzs = instance_transforms(poses, self.offsets)
         for b, h in enumerate(self.body_handles):
-            if h is not None:
-                h.batched_positions = positions[b]
-                h.batched_wxyzs = wxyzs[b]
+            if h is not None:  # fresh arrays, one message per body (see updates.py)
+                send_arrays(h, batched_positions=positions[b], batched_wxyzs=wxyzs[b])
         self.body_pos = positions
         self.bases = positions[0]
         return self.trails is not None and self.trails.push(step, self.bases)
@@ -222,7 +222,7 @@ class RobotScene:
                 f"{self.name}_trails", seg, colors=(255, 140, 0), thickness=2.0, thickness_units="screen"
             )
         else:
-            self.trail_handle.points = seg
+            send_arrays(self.trail_handle, points=seg)
             self.trail_handle.visible = True
 
     def label(self, env: int) -> None:
