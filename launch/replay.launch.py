@@ -4,6 +4,7 @@
     rollout launch replay.launch.py bag:=latest
     rollout launch replay.launch.py bag:=BAG video:=out.mp4 preset:=Side
     rollout launch replay.launch.py bag:=A compare:=B      # B drawn as a ghost over A, aligned by step
+    rollout launch replay.launch.py bag:=BIG draw_envs:=0-15,3000   # which envs of a 4,096-env run to draw
     ros2 launch rollout replay.launch.py bag:=BAG
 
 With `video`, the replay runs as fast as the encoder takes frames (not by the wall clock), the
@@ -22,6 +23,8 @@ ARGS = [
     Arg("view", "true", "open the web viewer (off when writing a video)", bool),
     Arg("host", "127.0.0.1", "viewer address (0.0.0.0 to share on the network)"),
     Arg("port", "8080", "viewer port", int, minimum=1),
+    Arg("max_envs", "64", "envs the viewer draws at most (plots and Find cover every env)", int, minimum=1),
+    Arg("draw_envs", "", "envs the viewer draws, e.g. 0-15,3000 (default: the first max_envs)"),
     Arg("video", "", "write an MP4 to this path, then exit"),
     Arg("preset", "Follow", "video camera", choices=("Top", "Side", "Front", "Follow")),
     Arg("fps", "0", "video frames per second (0: one frame per recorded step)", float, minimum=0),
@@ -56,7 +59,16 @@ def nodes(a: dict) -> list[NodeSpec]:
     if view:
         play_on_connect = not a["start_paused"]
         graph.append(
-            NodeSpec("viser_bridge", params={"host": a["host"], "port": a["port"], "play_on_connect": play_on_connect})
+            NodeSpec(
+                "viser_bridge",
+                params={
+                    "host": a["host"],
+                    "port": a["port"],
+                    "play_on_connect": play_on_connect,
+                    "max_envs": a["max_envs"],
+                    "envs": a["draw_envs"],
+                },
+            )
         )
     if a["foxglove"]:
         graph.append(NodeSpec("foxglove_bridge", params={"host": a["host"], "port": a["foxglove_port"]}))
