@@ -236,9 +236,8 @@ class ViserBridge(Node):
             self.viewer.source_back()
         elif self._source_seen:
             self._source_seen = False
-            what = "replay node" if self.viewer.is_replay else "sim node"
+            what = self.viewer.source_lost()
             self.get_logger().info(f"the {what} is gone; the page stays open at {self.viewer.url} (Ctrl-C quits)")
-            self.viewer.source_lost(what)
 
     def _report(self, line: str) -> None:
         """A failed call: in the log and on the page."""

@@ -427,7 +427,7 @@ def test_the_episode_panel_follows_the_playhead(replay, recorded):
 def test_a_live_view_stays_and_says_so_when_the_recording_ends(live, recorded):
     live.on_robot(recorded["robot"])
     feed_live(live, recorded, range(30))
-    live.source_lost("sim node")
+    assert live.source_lost() == "sim node"
     assert live.notices[-1][0] == "Recording ended" and "step 29" in live.notices[-1][1]
     assert "recording ended at step 29; the page stays open" in live.info_markdown.content
     live.step_slider.value = 10  # what was kept can still be scrubbed

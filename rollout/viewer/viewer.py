@@ -7,7 +7,7 @@
     viewer.on_timeline(timeline)      # rollout_msgs/Timeline (replay only; switches to replay mode)
     viewer.on_status(status)          # rollout_msgs/PlaybackStatus (replay only)
     viewer.on_episodes(events)        # rollout_msgs/EpisodeEvents
-    viewer.source_lost("sim node")    # the feeding node is gone: the page stays and says so
+    viewer.source_lost()              # the feeding node is gone: the page stays and says so; its name
     viewer.notify(title, body)        # a notice on every open page
     viewer.neighbour_step(+1)         # the recorded step after the drawn one (for the step buttons)
     viewer.seek(40); viewer.set_paused(False); viewer.step_by(-1); viewer.seek_episode(+1)   # the controls
@@ -512,11 +512,18 @@ class Viewer:
             except Exception as e:  # noqa: BLE001 -- a page that went away must not break the others
                 log.debug("viewer: notice not shown: %s", e)
 
-    def source_lost(self, what: str) -> None:
-        """The node that fed the view is gone (`what` says which): the page stays, and says so."""
+    @property
+    def source_name(self) -> str:
+        """What feeds the view: "replay node" or "sim node"."""
+        return "replay node" if self.replay else "sim node"
+
+    def source_lost(self) -> str:
+        """The node that fed the view is gone: the page stays, and says so; returns its name
+        (`source_name`)."""
+        what = self.source_name
         with self._lock:
             if self._ended is not None or self._closed:
-                return
+                return what
             step = self._latest_live if not self.replay else self.shown_step
             if self.replay:
                 self._ended = f"the {what} is gone: the controls do nothing now"
@@ -529,6 +536,7 @@ class Viewer:
                 title, body = "Recording ended", f"The {what} stopped at step {step}; the page stays open.{kept}"
             self._update_info()
         self.notify(title, body, color="yellow", seconds=None)
+        return what
 
     def source_back(self) -> None:
         """The source is there again (a new run or replay): clear the ended state."""
