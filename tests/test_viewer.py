@@ -715,3 +715,24 @@ def test_a_4096_env_replay_draws_the_chosen_envs_and_finds_in_all_of_them(big):
         assert f"{total:+.4f}" in v.rewards_markdown.content and "env 3000" in v.rewards_markdown.content
         v.select_env(4001)  # the Env box: drawn in the next slot back
         assert v.scene.env_ids.tolist() == [4001, 3000] and v.selected_env == 4001
+
+
+def test_one_update_per_body_keeps_what_a_later_page_gets_and_skips_unchanged_poses():
+    import viser
+
+    from rollout.viewer.updates import send_arrays
+
+    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
+    try:
+        identity = np.tile(np.array([1.0, 0, 0, 0], np.float32), (3, 1))
+        h = server.scene.add_batched_axes(
+            "/axes", batched_wxyzs=identity, batched_positions=np.zeros((3, 3), np.float32)
+        )
+        pos = np.arange(9, dtype=np.float32).reshape(3, 3)
+        assert send_arrays(h, batched_positions=pos, batched_wxyzs=identity) == 1  # orientations unchanged
+        np.testing.assert_array_equal(h.batched_positions, pos)  # the props a new page is sent
+        assert send_arrays(h, batched_positions=pos.copy(), batched_wxyzs=identity) == 0
+        h.remove()
+        assert send_arrays(h, batched_positions=pos + 1) == 0  # a removed node is left alone
+    finally:
+        server.stop()
