@@ -12,6 +12,7 @@ viewer stays off unless view:=true, and everything exits when the video is writt
 """
 
 from rollout.launching import Arg, NodeSpec, ros_launch_description
+from rollout.runtime.params import parse_env_ids
 
 ARGS = [
     Arg("bag", None, "bag to play: a rosbag2 folder, an .mcap file, or latest (the newest under rollouts/)"),
@@ -36,6 +37,12 @@ ARGS = [
 ]
 
 
+def drawn_terms(a: dict) -> dict:
+    """The replay's env_ids: the drawn envs get every term in the timeline (every env has its total)."""
+    ids = parse_env_ids(a["draw_envs"], "draw_envs")[: a["max_envs"]]
+    return {"env_ids": ids} if ids else {}
+
+
 def nodes(a: dict) -> list[NodeSpec]:
     video = a["video"] != ""
     view = a["view"] and not video
@@ -52,6 +59,7 @@ def nodes(a: dict) -> list[NodeSpec]:
                 "exit_at_end": False,  # with a video the encoder ends the launch once it has every frame
                 "wait_for_subscribers": 1 if video else 0,
                 "compare": a["compare"],
+                **drawn_terms(a),
             },
             shutdown_on_exit=not video,
         ),
