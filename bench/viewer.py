@@ -1,7 +1,7 @@
 """Web viewer costs: server-side time per drawn state, and replay seek latency on a big bag.
 
-    python3 bench/viewer.py                          # 64 envs x 20 bodies; a ~1.1 GB bag in /dev/shm
-    python3 bench/viewer.py --envs 64 --bodies 20 --frames 300 --gb 1.1 --seeks 200
+    python3 bench/viewer.py                          # 64 x 20 and 1,024 envs x 24 bodies; a ~1.1 GB bag in /dev/shm
+    python3 bench/viewer.py --envs 64 1024 --bodies 20 24 --frames 300 --gb 1.1 --seeks 200
 
 Frame update: `Viewer.on_state` (one batched mesh per body, one instance per env, plus trails,
 label, table and plot), with `on_reward_terms`, and Compare's ghost (`on_compare_state`), p50/p99 over --frames states of a 20-body chain
@@ -272,8 +272,8 @@ def bench_seek(directory: str, gb: float, envs: int, steps: int, seeks: int, e2e
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--envs", type=int, default=64)
-    p.add_argument("--bodies", type=int, default=20)
+    p.add_argument("--envs", type=int, nargs="+", default=[64, 1024], help="one frame benchmark per size")
+    p.add_argument("--bodies", type=int, nargs="+", default=[20, 24], help="bodies of each --envs size")
     p.add_argument("--frames", type=int, default=300, help="states drawn by the viewer")
     p.add_argument(
         "--baseline-frames", type=int, default=20, help="states drawn by the one-node-per-body baseline (0: skip it)"
@@ -284,9 +284,12 @@ def main() -> None:
     p.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     p.add_argument("--no-graph", action="store_true", help="skip the seek through the replay node")
     a = p.parse_args()
-    bench_frames(a.envs, a.bodies, a.frames, a.baseline_frames)
+    if len(a.bodies) != len(a.envs):
+        p.error(f"--bodies needs one count per --envs size ({len(a.envs)}), got {len(a.bodies)}")
+    for i, (envs, bodies) in enumerate(zip(a.envs, a.bodies)):  # the baseline at the first size only
+        bench_frames(envs, bodies, a.frames, a.baseline_frames if i == 0 else 0)
     if a.gb > 0:
-        bench_seek(a.dir, a.gb, a.envs, a.steps, a.seeks, e2e=not a.no_graph)
+        bench_seek(a.dir, a.gb, a.envs[0], a.steps, a.seeks, e2e=not a.no_graph)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     rollout launch replay.launch.py bag:=BAG video:=out.mp4 preset:=Side
     rollout launch replay.launch.py bag:=A compare:=B      # B drawn as a ghost over A, aligned by step
     rollout launch replay.launch.py bag:=rollouts/rank0,rollouts/rank1   # per-rank shards as one rollout
+    rollout launch replay.launch.py bag:=BIG draw_envs:=0-15,3000   # which envs of a 4,096-env run to draw
     ros2 launch rollout replay.launch.py bag:=BAG
 
 With `video`, the replay runs as fast as the encoder takes frames (not by the wall clock), the
@@ -12,6 +13,7 @@ viewer stays off unless view:=true, and everything exits when the video is writt
 """
 
 from rollout.launching import Arg, NodeSpec, ros_launch_description
+from rollout.runtime.params import parse_env_ids
 
 ARGS = [
     Arg("bag", None, "bag to play: a rosbag2 folder, an .mcap file, or latest (the newest under rollouts/); "
@@ -24,6 +26,8 @@ ARGS = [
     Arg("view", "true", "open the web viewer (off when writing a video)", bool),
     Arg("host", "127.0.0.1", "viewer address (0.0.0.0 to share on the network)"),
     Arg("port", "8080", "viewer port", int, minimum=1),
+    Arg("max_envs", "64", "envs the viewer draws at most (plots and Find cover every env)", int, minimum=1),
+    Arg("draw_envs", "", "envs the viewer draws, e.g. 0-15,3000 (default: the first max_envs)"),
     Arg("video", "", "write an MP4 to this path, then exit"),
     Arg("preset", "Follow", "video camera", choices=("Top", "Side", "Front", "Follow")),
     Arg("fps", "0", "video frames per second (0: one frame per recorded step)", float, minimum=0),
@@ -33,6 +37,12 @@ ARGS = [
     Arg("foxglove", "false", "also serve the replay to Foxglove (ws://<host>:<foxglove_port>), player services included", bool),
     Arg("foxglove_port", "8765", "Foxglove WebSocket port", int, minimum=1),
 ]
+
+
+def drawn_terms(a: dict) -> dict:
+    """The replay's env_ids: the drawn envs get every term in the timeline (every env has its total)."""
+    ids = parse_env_ids(a["draw_envs"], "draw_envs")[: a["max_envs"]]
+    return {"env_ids": ids} if ids else {}
 
 
 def nodes(a: dict) -> list[NodeSpec]:
@@ -51,6 +61,7 @@ def nodes(a: dict) -> list[NodeSpec]:
                 "exit_at_end": False,  # with a video the encoder ends the launch once it has every frame
                 "wait_for_subscribers": 1 if video else 0,
                 "compare": a["compare"],
+                **drawn_terms(a),
             },
             shutdown_on_exit=not video,
         ),
@@ -58,7 +69,16 @@ def nodes(a: dict) -> list[NodeSpec]:
     if view:
         play_on_connect = not a["start_paused"]
         graph.append(
-            NodeSpec("viser_bridge", params={"host": a["host"], "port": a["port"], "play_on_connect": play_on_connect})
+            NodeSpec(
+                "viser_bridge",
+                params={
+                    "host": a["host"],
+                    "port": a["port"],
+                    "play_on_connect": play_on_connect,
+                    "max_envs": a["max_envs"],
+                    "envs": a["draw_envs"],
+                },
+            )
         )
     if a["foxglove"]:
         graph.append(NodeSpec("foxglove_bridge", params={"host": a["host"], "port": a["foxglove_port"]}))

@@ -75,7 +75,8 @@ class ReplayParams:
     """Hold playback (not the latched topics) until this many subscriptions match one played topic;
     with rate 0, set 1 so an offline consumer started alongside misses nothing."""
     env_ids: tuple[int, ...] = ()
-    """Envs whose per-env reward series go into the timeline, e.g. [0,3,5] (default: all, up to the first 64)."""
+    """Envs whose per-term reward series go into the timeline, e.g. [0,3,5] (default: all, up to the first 64);
+    every env's total and each term's extremes per env are in it whatever this says."""
     compare: str = ""
     """A second bag played along, aligned by step, under /compare (a viewer draws it as a ghost)."""
 

@@ -10,7 +10,7 @@ Services called (asynchronously, newest request wins, never blocking the page):
 /replay/set_rate (rosbag2_interfaces), /replay/set_loop (std_srvs/SetBool, when the replay
 offers it) and, live, /sim/set_policy_enabled (std_srvs/SetBool).
 
-    rollout run viser_bridge --ros-args -p port:=8080 -p max_envs:=64
+    rollout run viser_bridge --ros-args -p port:=8080 -p max_envs:=64 -p envs:=0-15,3000
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from rollout import topics
 from rollout.cameras import parse_preset
 from rollout.errors import ParameterError
 from rollout.runtime import LATCHED, Node, QoSProfile, ok, run_node
+from rollout.runtime.params import parse_env_ids
 from rollout.viewer import Viewer, ViewerCallbacks
 
 
@@ -36,7 +37,10 @@ class ViserBridgeParams:
     port: int = 8080
     """TCP port of the page (0: any free port)."""
     max_envs: int = 64
-    """Draw at most this many envs (the first ones)."""
+    """Draw at most this many envs (the first ones, or of `envs`)."""
+    envs: str = ""
+    """Envs to draw, e.g. 0-15,3000 (default: the first max_envs); the Env box, a Find moment or a
+    click draws any other env in place of one of them, while plots and Find cover every env."""
     trail_length: int = 100
     """Base positions kept per env for the trajectory trails (0: no trails)."""
     history: int = 600
@@ -61,6 +65,7 @@ def check_params(p: ViserBridgeParams) -> None:
         raise ParameterError(f"port must be 0 (any free port) or 1-65535, got {p.port}")
     if p.max_envs < 1:
         raise ParameterError(f"max_envs must be at least 1, got {p.max_envs}")
+    parse_env_ids(p.envs)
     if p.trail_length < 0 or p.history < 1:
         raise ParameterError(f"trail_length must be >= 0 and history >= 1, got {p.trail_length} and {p.history}")
     if not p.replay_node.strip("/"):
@@ -180,6 +185,7 @@ class ViserBridge(Node):
             host=p.host,
             port=p.port,
             max_envs=p.max_envs,
+            env_ids=parse_env_ids(p.envs),
             trail_length=p.trail_length,
             history=p.history,
             camera=p.camera,
@@ -230,9 +236,8 @@ class ViserBridge(Node):
             self.viewer.source_back()
         elif self._source_seen:
             self._source_seen = False
-            what = "replay node" if self.viewer.is_replay else "sim node"
+            what = self.viewer.source_lost()
             self.get_logger().info(f"the {what} is gone; the page stays open at {self.viewer.url} (Ctrl-C quits)")
-            self.viewer.source_lost(what)
 
     def _report(self, line: str) -> None:
         """A failed call: in the log and on the page."""

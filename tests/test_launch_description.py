@@ -146,6 +146,9 @@ def test_replay_launch_hands_typed_parameters(described) -> None:
     assert set(nodes) == {"replay", "viser_bridge"}
     assert (nodes["replay"]["rate"], nodes["replay"]["loop"]) == (2.0, True)
     assert_declared_types(nodes)
+    nodes = nodes_of(build(bag="b", draw_envs="0-2,3000", max_envs="3"))  # the drawn envs get every term
+    assert nodes["viser_bridge"]["envs"] == "0-2,3000" and nodes["viser_bridge"]["max_envs"] == 3
+    assert nodes["replay"]["env_ids"] == [0, 1, 2]
     nodes = nodes_of(build(bag="b", video="out.mp4", width="320", preset="side"))
     assert set(nodes) == {"replay", "video_encoder"}
     assert nodes["video_encoder"]["width"] == 320 and nodes["video_encoder"]["preset"] == "Side"

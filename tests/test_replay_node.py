@@ -191,6 +191,7 @@ def test_replay_publishes_the_bag_and_obeys_its_services(
         a = timeline_arrays(tl[0])
         for k, v in tl_expected.items():
             assert np.array_equal(np.asarray(a[k]), np.asarray(v)), k
+        assert a["num_envs"] > 0 and a["total_all"].shape == (len(a["steps"]), a["num_envs"])  # every env's total
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0

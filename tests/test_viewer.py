@@ -427,7 +427,7 @@ def test_the_episode_panel_follows_the_playhead(replay, recorded):
 def test_a_live_view_stays_and_says_so_when_the_recording_ends(live, recorded):
     live.on_robot(recorded["robot"])
     feed_live(live, recorded, range(30))
-    live.source_lost("sim node")
+    assert live.source_lost() == "sim node"
     assert live.notices[-1][0] == "Recording ended" and "step 29" in live.notices[-1][1]
     assert "recording ended at step 29; the page stays open" in live.info_markdown.content
     live.step_slider.value = 10  # what was kept can still be scrubbed
@@ -660,3 +660,79 @@ def test_selecting_an_env_lists_its_moments(replay):
     assert v.env_number.value == 2 and {m.env for m in v.find.moments} == {2}
     v.select_env(99)  # clamped to the drawn envs
     assert v.selected_env == ENVS - 1
+
+
+# ----------------------------------------------------------------------------- a 4,096-env run
+
+BIG = 4096
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> dict:
+    """A recorded synthetic humanoid run of 4,096 envs x 12 steps, env 3000 pushing hard at its
+    6th step (the lowest total of the run); its robot, states by step and timeline."""
+    env = make_env("synthetic:humanoid", num_envs=BIG, seed=0)
+    calls = [0]
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        calls[0] += 1
+        a = np.zeros((BIG, env.info.act_dim), np.float32)
+        a[3000] = 3.0 if calls[0] == 6 else 0.0
+        return a
+
+    path = RolloutRecorder(env, max_steps=12, out=tmp_path_factory.mktemp("big") / "run.mcap").run(policy)
+    with Bag(path) as b:
+        states = {m.step: m for m in b.iter_decoded(topics.STATE)}
+        return {"robot": next(b.iter_decoded(topics.ROBOT)), "states": states, "timeline": timeline(b)}
+
+
+def test_a_4096_env_replay_draws_the_chosen_envs_and_finds_in_all_of_them(big):
+    seeks: list[int] = []
+    with Viewer(port=0, max_envs=8, env_ids=[5, 3, 5, 9999], callbacks=ViewerCallbacks(seek_step=seeks.append)) as v:
+        v.on_robot(big["robot"])
+        v.on_timeline(big["timeline"])
+        first = min(big["states"])
+        v.on_state(big["states"][first])
+        # the envs asked for that the run has, then nothing more: 2 drawn side by side
+        assert v.scene.env_ids.tolist() == [5, 3]
+        assert all(h.batched_positions.shape == (2, 3) for h in v.scene.body_handles if h is not None)
+        assert "4096 envs (drawing 2)" in v.info_markdown.content
+        v.find.scope.value = "all envs"
+        assert "in all 4096 envs" in v.find.markdown.content
+        low = next(m for m in v.find.moments if m.kind == "lowest")
+        assert low.env == 3000
+        v.show_moment(low)  # not drawn: drawn now, in the last slot
+        assert seeks[-1] == low.step and v.selected_env == 3000
+        v.on_state(big["states"][low.step])  # the replay answers the seek
+        slot = v.scene.slot_of(3000)
+        assert slot == 1 and v.scene.env_ids.tolist() == [5, 3000]
+        poses = np.asarray(big["states"][low.step].body_poses).reshape(BIG, -1, 7)
+        torso = v.scene.body_handles[1].batched_positions[slot]
+        np.testing.assert_allclose(torso, poses[3000, 1, :3] + v.scene.offsets[slot], atol=1e-5)
+        assert not any(title == "Not drawn" for title, _ in v.notices)
+        # its total is in the table and the plot though only 64 envs have per-term series
+        total = float(np.asarray(big["timeline"].total_all).reshape(-1, BIG)[low.step - first, 3000])
+        assert f"{total:+.4f}" in v.rewards_markdown.content and "env 3000" in v.rewards_markdown.content
+        v.select_env(4001)  # the Env box: drawn in the next slot back
+        assert v.scene.env_ids.tolist() == [4001, 3000] and v.selected_env == 4001
+
+
+def test_one_update_per_body_keeps_what_a_later_page_gets_and_skips_unchanged_poses():
+    import viser
+
+    from rollout.viewer.updates import send_arrays
+
+    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
+    try:
+        identity = np.tile(np.array([1.0, 0, 0, 0], np.float32), (3, 1))
+        h = server.scene.add_batched_axes(
+            "/axes", batched_wxyzs=identity, batched_positions=np.zeros((3, 3), np.float32)
+        )
+        pos = np.arange(9, dtype=np.float32).reshape(3, 3)
+        assert send_arrays(h, batched_positions=pos, batched_wxyzs=identity) == 1  # orientations unchanged
+        np.testing.assert_array_equal(h.batched_positions, pos)  # the props a new page is sent
+        assert send_arrays(h, batched_positions=pos.copy(), batched_wxyzs=identity) == 0
+        h.remove()
+        assert send_arrays(h, batched_positions=pos + 1) == 0  # a removed node is left alone
+    finally:
+        server.stop()

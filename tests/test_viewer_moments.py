@@ -112,3 +112,56 @@ def test_a_recorded_humanoid_lists_its_earliest_fall_first(humanoid_timeline):
     first = ms[0]
     assert first.kind == "termination" and first.step == np.asarray(tl.episode_steps)[flags].min()
     assert first.label == f"env {first.env} terminated at step {first.step}"
+
+
+# ----------------------------------------------------------------------------- all 4,096 envs
+
+BIG = 4096
+
+
+@pytest.fixture(scope="module")
+def big_run(tmp_path_factory):
+    """A recorded synthetic humanoid run of 4,096 envs x 20 steps whose worst moments are made
+    beyond env 64: env 3000 pushes hard at its 9th step (the lowest total and the largest drop),
+    env 4001 less hard at its 13th."""
+    from rollout.recording import RolloutRecorder
+    from rollout.sim import make_env
+
+    env = make_env("synthetic:humanoid", num_envs=BIG, seed=0)
+    calls = [0]
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        a = np.zeros((BIG, env.info.act_dim), np.float32)
+        calls[0] += 1
+        if calls[0] == 9:
+            a[3000] = 3.0
+        if calls[0] == 13:
+            a[4001] = 2.0
+        return a
+
+    return RolloutRecorder(env, max_steps=20, out=tmp_path_factory.mktemp("big") / "run.mcap").run(policy)
+
+
+def test_find_across_all_envs_covers_every_one_of_4096(big_run):
+    from rollout.bag import Bag
+    from rollout.replay import timeline
+
+    with Bag(big_run) as bag:
+        tl = timeline(bag)
+        recorded = list(bag.iter_decoded("/rollout/reward_terms"))
+    steps = np.array([m.step for m in recorded])
+    total = np.stack([np.asarray(m.total) for m in recorded])  # [S, 4096], read here, not from the timeline
+    action = np.stack([np.asarray(m.terms[1].value) for m in recorded])
+    assert len(tl.env_ids) == 64 and int(tl.num_envs) == BIG  # per-term series for 64, totals for all
+    assert len(tl.total_all) == total.size and len(tl.terms) == 2 * len(steps) * 64
+    t, e = np.unravel_index(np.argmin(total), total.shape)
+    assert e == 3000
+    ms = find_moments(RunSeries.from_timeline(tl), None)
+    assert by_kind(ms, "lowest") == [(steps[t], 3000, pytest.approx(float(total[t, e])))]
+    ta, ea = np.unravel_index(np.argmin(action), action.shape)
+    assert by_kind(ms, "term_min")[1] == (steps[ta], 3000, pytest.approx(float(action[ta, ea])))
+    assert [(s, e) for s, e, _ in by_kind(ms, "drop")][:2] == [(steps[t], 3000), (steps[t + 4], 4001)]
+    # one env far beyond the drawn ones: its own moments
+    own = find_moments(RunSeries.from_timeline(tl), 4001)
+    assert by_kind(own, "lowest") == [(steps[t + 4], 4001, pytest.approx(float(total[t + 4, 4001])))]
+    assert {m.env for m in own} == {4001}

@@ -220,3 +220,12 @@ def test_a_bad_parameter_ends_the_node_with_one_line(router):
     assert [line for line in err.splitlines() if line.strip()] == [
         "viser_bridge: error: unknown camera preset 'sideways'; choose one of: top, side, front, follow"
     ]
+
+
+def test_envs_to_draw_that_cannot_be_read_end_in_one_line():
+    from rollout.errors import ParameterError
+    from rollout.nodes.viser_bridge import ViserBridgeParams, check_params
+
+    check_params(ViserBridgeParams(envs="0-15,3000"))
+    with pytest.raises(ParameterError, match="envs takes env numbers and ranges like 0,3,5-7, not 'a-b'"):
+        check_params(ViserBridgeParams(envs="a-b"))

@@ -46,7 +46,8 @@ def instance_transforms(body_poses: np.ndarray, offsets: np.ndarray) -> tuple[np
 
 
 class Trails:
-    """Ring buffer of base positions [L, E, 3] drawn as line segments.
+    """Every env's last `length` base positions, kept as the line segments between them
+    ([length - 1, E, 2, 3] ring, one row written per step, so a frame never recomputes the rest).
 
     A step that goes backwards, or jumps further than the trail is long, starts the trails afresh
     (a seek); a segment longer than `max_jump` metres (an env reset teleporting its base) is
@@ -57,9 +58,10 @@ class Trails:
         self.length = max(2, int(length))
         self.num_envs = int(num_envs)
         self.max_jump = float(max_jump)
-        self._buf = np.zeros((self.length, self.num_envs, 3), np.float32)
-        self._count = 0
-        self._head = 0  # next slot to write
+        self._seg = np.zeros((self.length - 1, self.num_envs, 2, 3), np.float32)
+        self._last = np.zeros((self.num_envs, 3), np.float32)
+        self._count = 0  # points
+        self._head = 0  # next segment row to write
         self._last_step: int | None = None
 
     def clear(self) -> None:
@@ -80,27 +82,28 @@ class Trails:
                 return False
             if step < last or step - last > self.length:
                 self.clear()
-        self._buf[self._head] = positions
-        self._head = (self._head + 1) % self.length
+        if self._count:
+            row = self._seg[self._head]
+            row[:, 0] = self._last
+            row[:, 1] = positions
+            d = row[:, 1] - row[:, 0]
+            jump = np.einsum("ij,ij->i", d, d) > self.max_jump**2
+            row[jump, 1] = row[jump, 0]
+            self._head = (self._head + 1) % len(self._seg)
+        self._last[:] = positions
         self._count = min(self._count + 1, self.length)
         self._last_step = step
         return True
 
-    def points(self) -> np.ndarray:
-        """[n, E, 3] oldest first."""
-        if self._count < self.length:
-            return self._buf[: self._count]
-        return np.roll(self._buf, -self._head, axis=0)
-
     def segments(self) -> np.ndarray:
-        """[(n - 1) * E, 2, 3] float32 line segments (env-major within each time step); empty when n < 2."""
-        p = self.points()
-        if len(p) < 2:
+        """[(n - 1) * E, 2, 3] float32 line segments, oldest first (env-major within each time
+        step), a new array; empty when n < 2."""
+        n = self._count - 1
+        if n < 1:
             return np.zeros((0, 2, 3), np.float32)
-        seg = np.stack([p[:-1], p[1:]], axis=2)  # [n-1, E, 2, 3]
-        jump = np.linalg.norm(seg[:, :, 1] - seg[:, :, 0], axis=-1) > self.max_jump
-        seg[:, :, 1][jump] = seg[:, :, 0][jump]
-        return seg.reshape(-1, 2, 3)
+        if n < len(self._seg):
+            return self._seg[:n].reshape(-1, 2, 3).copy()
+        return np.concatenate([self._seg[self._head :], self._seg[: self._head]]).reshape(-1, 2, 3)
 
 
 class PoseHistory:
@@ -163,7 +166,8 @@ class RewardSeries:
 
     Filled either at once from a replay's Timeline (`set_timeline`) or step by step from the
     RewardTerms of a live run (`append`, bounded by `capacity`: the oldest half is dropped
-    when it is full).
+    when it is full). A replay's Timeline also gives every env's total (`totals` [T, N]): an env
+    that is not a column then has its total, with NaN terms.
     """
 
     def __init__(self, term_names: Sequence[str] = (), env_ids: Sequence[int] = (), *, capacity: int = 10_000) -> None:
@@ -176,6 +180,7 @@ class RewardSeries:
         self._steps = np.zeros(0, np.int64)
         self._values = np.zeros((0, k, len(self.env_ids)), np.float32)
         self._means = np.zeros((0, k), np.float32)
+        self._totals = np.zeros((0, 0), np.float32)  # [T, N] every env's total (replay)
         self.fixed = False  # True once a whole-run Timeline was loaded: no more appends
 
     @property
@@ -191,7 +196,23 @@ class RewardSeries:
         return self._steps[: self._n]
 
     def has_env(self, env: int) -> bool:
+        """`env` has its own values here (every term, or its total only: `has_terms`)."""
+        return int(env) in self._col or 0 <= int(env) < self._totals.shape[1]
+
+    def has_terms(self, env: int) -> bool:
         return int(env) in self._col
+
+    def _env_rows(self, rows: np.ndarray | slice, env: int) -> np.ndarray | None:
+        """[K + 1, len(rows)] of `env` at those rows, or None when it has no values of its own."""
+        c = self._col.get(int(env))
+        if c is not None:
+            return self._values[rows, :, c].T
+        if 0 <= int(env) < self._totals.shape[1]:
+            total = self._totals[rows, int(env)]
+            out = np.full((len(self.names), total.size), np.nan, np.float32)
+            out[0] = total
+            return out
+        return None
 
     def set_timeline(
         self,
@@ -202,8 +223,9 @@ class RewardSeries:
         terms: np.ndarray,
         total_mean: np.ndarray,
         terms_mean: np.ndarray,
+        totals: np.ndarray | None = None,
     ) -> None:
-        """Load a whole run (the flat arrays of a `rollout_msgs/Timeline`)."""
+        """Load a whole run (the flat arrays of a `rollout_msgs/Timeline`; `totals`: its total_all)."""
         t, c, k = len(steps), len(env_ids), len(term_names)
         self.term_names = list(term_names)
         self.env_ids = np.asarray(env_ids, np.int64)
@@ -221,6 +243,7 @@ class RewardSeries:
         self._steps = np.asarray(steps, np.int64)[order]
         self._values = values[order]
         self._means = means[order]
+        self._totals = np.zeros((t, 0), np.float32) if totals is None else np.asarray(totals, np.float32).reshape(t, -1)[order]
         self._n = t
         self.fixed = True
 
@@ -271,8 +294,8 @@ class RewardSeries:
         i = self.index(step)
         if i is None:
             return None
-        c = self._col.get(int(env))
-        return self._means[i] if c is None else self._values[i, :, c]
+        own = self._env_rows(slice(i, i + 1), env)
+        return self._means[i] if own is None else own[:, 0]
 
     def values_at(self, steps: np.ndarray, env: int, names: Sequence[str]) -> np.ndarray:
         """[len(names), len(steps)] float64 of `env` (or the mean) at `steps`, by series name
@@ -281,24 +304,23 @@ class RewardSeries:
         have = self.steps
         i = np.minimum(np.searchsorted(have, steps), max(len(have) - 1, 0))
         ok = (np.flatnonzero(have[i] == steps) if len(have) else np.zeros(0, np.int64))
-        c = self._col.get(int(env))
+        own = self._env_rows(i[ok], env) if ok.size else None
         rows = {n: k for k, n in enumerate(self.names)}
         for j, name in enumerate(names):
             k = rows.get(name)
             if k is not None and ok.size:
-                src = self._means[i[ok], k] if c is None else self._values[i[ok], k, c]
-                out[j, ok] = src
+                out[j, ok] = self._means[i[ok], k] if own is None else own[k]
         return out
 
     def total_between(self, env: int, first: int, last: int) -> float | None:
         """Sum of `env`'s total reward over steps first..last (inclusive); None when the env is not
         a column or those steps are not all kept."""
-        c = self._col.get(int(env))
         steps = self.steps
         lo, hi = int(np.searchsorted(steps, first, "left")), int(np.searchsorted(steps, last, "right"))
-        if c is None or hi - lo != last - first + 1:
+        own = self._env_rows(slice(lo, hi), env)
+        if own is None or hi - lo != last - first + 1:
             return None
-        return float(self._values[lo:hi, 0, c].sum(dtype=np.float64))
+        return float(own[0].sum(dtype=np.float64))
 
     def series(
         self, env: int, *, window: tuple[int, int] | None = None, points: int = 500
@@ -313,9 +335,8 @@ class RewardSeries:
         rows = np.arange(lo, hi)
         if len(rows) > points:
             rows = rows[np.unique(np.linspace(0, len(rows) - 1, points).round().astype(np.int64))]
-        c = self._col.get(int(env))
-        vals = self._means[rows].T if c is None else self._values[rows, :, c].T
-        return steps[rows], vals
+        own = self._env_rows(rows, env)
+        return steps[rows], self._means[rows].T if own is None else own
 
 
 @dataclass(frozen=True)

@@ -56,16 +56,22 @@ class Comparison:
         self._model = (str(msg.model), str(msg.model_format) or "mjcf")
         return True
 
-    def layout(self, offsets: np.ndarray) -> None:
-        """(Re)build B's ghost over A's drawn envs at `offsets` [E, 3] (only those B has)."""
+    def layout(self, offsets: np.ndarray, env_ids: np.ndarray | None = None) -> None:
+        """(Re)build B's ghost over A's drawn envs `env_ids` [E] (default 0..E-1) at `offsets`
+        [E, 3] (only those B has)."""
         if self.robot is None or len(offsets) == 0:
             return
-        e = min(len(offsets), self.robot.num_envs, self.max_envs)
+        ids = np.arange(len(offsets)) if env_ids is None else np.asarray(env_ids, np.int64)
+        has = np.flatnonzero(ids < self.robot.num_envs)[: self.max_envs]
+        if has.size == 0:
+            return
         if self.scene is None:
-            self.scene = RobotScene(self._scene_api, max_envs=e, name="/compare", ghost=True)
-        self.scene.max_envs = e
-        self._layout = np.asarray(offsets[:e], np.float32)
-        self.scene.build(self.robot, self._model, self.robot.num_envs, self.robot.num_bodies, layout=self._layout)
+            self.scene = RobotScene(self._scene_api, max_envs=has.size, name="/compare", ghost=True)
+        self.scene.max_envs = has.size
+        self._layout = np.asarray(offsets, np.float32)[has]
+        self.scene.build(
+            self.robot, self._model, self.robot.num_envs, self.robot.num_bodies, layout=self._layout, env_ids=ids[has]
+        )
         self.shown_step = None
 
     def show(self, visible: bool) -> None:
@@ -79,10 +85,10 @@ class Comparison:
         if sc is None or not sc.num_drawn:
             return
         poses = state_poses(msg)
-        if poses.shape[0] < sc.num_drawn or poses.shape[1] != sc.num_bodies:
+        if poses.shape[0] <= sc.env_ids.max() or poses.shape[1] != sc.num_bodies:
             log.warning("viewer: compare: a state of %d envs x %d bodies does not fit B's robot", *poses.shape[:2])
             return
-        sc.draw(int(msg.step), poses)
+        sc.draw(int(msg.step), sc.drawn(poses))
         self.shown_step = int(msg.step)
 
     def on_timeline(self, msg: Any) -> None:

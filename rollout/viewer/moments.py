@@ -36,7 +36,12 @@ class Moment:
 @dataclass(frozen=True)
 class RunSeries:
     """A run's series as arrays: steps [S] (sorted), env_ids [E], total [S, E], terms [K, S, E],
-    and every episode end: end_steps [V], end_envs [V], end_terminated [V] (bool), end_reasons [V]."""
+    and every episode end: end_steps [V], end_envs [V], end_terminated [V] (bool), end_reasons [V].
+
+    A Timeline with the all-env fields adds every env's total (all_total [S, N]) and each term's
+    extremes per env with their steps (term_low, term_high, term_low_steps, term_high_steps
+    [K, N]); then Find covers envs 0..N-1, not only env_ids.
+    """
 
     steps: np.ndarray
     env_ids: np.ndarray
@@ -47,6 +52,20 @@ class RunSeries:
     end_envs: np.ndarray
     end_terminated: np.ndarray
     end_reasons: tuple[str, ...]
+    all_total: np.ndarray | None = None
+    term_low: np.ndarray | None = None
+    term_low_steps: np.ndarray | None = None
+    term_high: np.ndarray | None = None
+    term_high_steps: np.ndarray | None = None
+
+    @property
+    def num_envs(self) -> int:
+        """Envs Find covers: every env of the run when the Timeline has them, else env_ids."""
+        return self.all_total.shape[1] if self.all_total is not None else len(self.env_ids)
+
+    @property
+    def covers_all(self) -> bool:
+        return self.all_total is not None
 
     @classmethod
     def from_timeline(cls, msg: Any) -> RunSeries:
@@ -57,6 +76,16 @@ class RunSeries:
         ends = len(msg.episode_steps)
         flags = np.asarray(getattr(msg, "episode_terminated", ()), bool)
         reasons = tuple(getattr(msg, "episode_reasons", ()) or ())
+        n = int(getattr(msg, "num_envs", 0) or 0)
+        every = {}
+        if n and len(msg.total_all) == s * n and len(msg.term_min) == k * n:
+            every = {
+                "all_total": np.asarray(msg.total_all, np.float32).reshape(s, n)[order],
+                "term_low": np.asarray(msg.term_min, np.float32).reshape(k, n),
+                "term_low_steps": np.asarray(msg.term_min_steps, np.int64).reshape(k, n),
+                "term_high": np.asarray(msg.term_max, np.float32).reshape(k, n),
+                "term_high_steps": np.asarray(msg.term_max_steps, np.int64).reshape(k, n),
+            }
         return cls(
             steps=steps[order],
             env_ids=np.asarray(msg.env_ids, np.int64),
@@ -67,32 +96,72 @@ class RunSeries:
             end_envs=np.asarray(msg.episode_envs, np.int64),
             end_terminated=flags if flags.size == ends else np.ones(ends, bool),
             end_reasons=reasons if len(reasons) == ends else ("",) * ends,
+            **every,
         )
 
 
 def find_moments(series: RunSeries, env: int | None = None, *, per_kind: int = 3) -> list[Moment]:
     """The moments of `env` (None: every env of the series), at most `per_kind` of each kind
     (terminations, drops) and one of each extreme."""
-    cols = np.arange(len(series.env_ids)) if env is None else np.flatnonzero(series.env_ids == env)
     out = terminations(series, env, per_kind)
-    if len(series.steps) == 0 or cols.size == 0:
+    if series.covers_all:
+        n = series.num_envs
+        ids = np.arange(n) if env is None else np.asarray([env] if 0 <= env < n else [], np.int64)
+        total = series.all_total[:, ids]
+        term_extremes = _extremes_per_env(series, ids)
+    else:
+        cols = np.arange(len(series.env_ids)) if env is None else np.flatnonzero(series.env_ids == env)
+        ids, total = series.env_ids[cols], series.total[:, cols]
+        term_extremes = _extremes_of_series(series, cols)
+    if len(series.steps) == 0 or ids.size == 0:
         return out
-    steps, ids = series.steps, series.env_ids[cols]
-    total = series.total[:, cols]
+    steps = series.steps
     for kind, word in (("lowest", "lowest"), ("highest", "highest")):
         got = _extreme(total, lowest=kind == "lowest")
         if got is not None:
             t, c, v = got
             text = f"{word} total {v:+.3f}: env {ids[c]}, step {steps[t]}"
             out.append(Moment(kind, int(steps[t]), int(ids[c]), v, text))
+    for name, kind, step, e, v in term_extremes:
+        word = "min" if kind == "term_min" else "max"
+        out.append(Moment(kind, step, e, v, f"{name} {word} {v:+.3f}: env {e}, step {step}"))
+    out += drops(steps, ids, total, per_kind)
+    return out
+
+
+def _extremes_of_series(series: RunSeries, cols: np.ndarray) -> list[tuple[str, Kind, int, int, float]]:
+    """(term, kind, step, env, value) of each term's min and max over the columns `cols`."""
+    out: list[tuple[str, Kind, int, int, float]] = []
+    if len(series.steps) == 0 or cols.size == 0:
+        return out
     for name, values in zip(series.term_names, series.terms[:, :, cols]):
-        for kind, word in (("term_min", "min"), ("term_max", "max")):
+        for kind in ("term_min", "term_max"):
             got = _extreme(values, lowest=kind == "term_min")
             if got is not None:
                 t, c, v = got
-                text = f"{name} {word} {v:+.3f}: env {ids[c]}, step {steps[t]}"
-                out.append(Moment(kind, int(steps[t]), int(ids[c]), v, text))
-    out += drops(steps, ids, total, per_kind)
+                out.append((name, kind, int(series.steps[t]), int(series.env_ids[cols[c]]), v))
+    return out
+
+
+def _extremes_per_env(series: RunSeries, ids: np.ndarray) -> list[tuple[str, Kind, int, int, float]]:
+    """The same from the per-env extremes of every env: over the envs `ids`, the earliest step
+    (then the lowest env) of the lowest (highest) value."""
+    out: list[tuple[str, Kind, int, int, float]] = []
+    if ids.size == 0:
+        return out
+    for k, name in enumerate(series.term_names):
+        for kind, values, at in (
+            ("term_min", series.term_low, series.term_low_steps),
+            ("term_max", series.term_high, series.term_high_steps),
+        ):
+            v, when = values[k, ids], at[k, ids]
+            ok = np.isfinite(v)
+            if not ok.any():
+                continue
+            best = v[ok].min() if kind == "term_min" else v[ok].max()
+            tied = np.flatnonzero(ok & (v == best))
+            i = tied[np.lexsort((ids[tied], when[tied]))[0]]
+            out.append((name, kind, int(when[i]), int(ids[i]), float(v[i])))
     return out
 
 
@@ -122,7 +191,13 @@ def drops(steps: np.ndarray, ids: np.ndarray, total: np.ndarray, count: int) -> 
     fall = total[:-1] - total[1:]  # [S - 1, C], positive: the total fell
     fall[np.diff(steps) != 1] = np.nan  # a gap in the recording is not one step
     fall = np.where(np.isfinite(fall) & (fall > 0), fall, -np.inf)
-    flat = np.argsort(-fall, axis=None, kind="stable")[:count]  # ties: the earliest first
+    flat = fall.reshape(-1)
+    if flat.size > count:  # only the candidates: a full sort of [S, 4,096 envs] takes 0.3 s
+        kth = np.partition(flat, flat.size - count)[flat.size - count]
+        pick = np.flatnonzero(flat >= kth)
+    else:
+        pick = np.arange(flat.size)
+    flat = pick[np.lexsort((pick, -flat[pick]))][:count]  # the largest; ties: the earliest first
     out = []
     for t, c in zip(*np.unravel_index(flat, fall.shape)):
         v = float(fall[t, c])

@@ -120,7 +120,7 @@ class RewardPanel:
         if tuple(plot.series) != options:  # only when they change: see _PLAYHEAD
             plot.series = options  # type: ignore[assignment]
         plot.data = (xs.astype(np.float64), *columns, marker)
-        title = f"reward terms · {'env ' + str(env) if series.has_env(env) else 'mean over envs'}"
+        title = f"reward terms · {env_words(series, env)}"
         if plot.title != title:
             plot.title = title
 
@@ -130,7 +130,7 @@ def table(view: RewardView) -> str:
     step, e, series = view.step, view.env, view.series
     names = series.names if len(series) else ["total", *view.term_names]
     values = series.at(step, e)
-    label = f"env {e}" if values is None or series.has_env(e) else "mean over envs"
+    label = f"env {e}" if values is None else env_words(series, e)
     if values is None and view.latest is not None and view.latest[0] == step:
         v = view.latest[1]
         values = v[:, e] if e < v.shape[1] else None
@@ -149,3 +149,12 @@ def table(view: RewardView) -> str:
         got = f"return {ret:.2f}, " if ret is not None else ""
         lines += ["", f"last episode: {got}{last.length} steps, {how} at step {last.step}"]
     return "\n".join(lines)
+
+
+def env_words(series: Any, env: int) -> str:
+    """Whose values the panel shows: "env 3", "env 3000 (total; ...)" (a replay env outside the Timeline's
+    env_ids: its total only) or
+    "mean over envs"."""
+    if not series.has_env(env):
+        return "mean over envs"
+    return f"env {env}" if series.has_terms(env) else f"env {env} (total; terms only for the timeline's env_ids)"

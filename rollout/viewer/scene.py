@@ -2,13 +2,16 @@
 the selected env (viser's scene API; no GUI, no camera, no middleware).
 
     scene = RobotScene(server.scene, max_envs=64, trail_length=100)
-    scene.build(robot, model, num_envs, num_bodies)   # again when the robot changes
-    scene.draw(step, poses)                           # poses [>= E, B, 7]
+    scene.build(robot, model, num_envs, num_bodies, env_ids=[0, 5, 3000])  # default: the first max_envs
+    scene.draw(step, scene.drawn(poses))              # poses [N, B, 7] of every env
+    scene.show_env(3001)                              # draw it too (in the slot drawn longest)
     scene.on_env_click(lambda env: ...)               # a robot clicked in the page
 
-One batched GLB per robot body with one instance per env, moved by whole-array updates of
-`batched_positions` / `batched_wxyzs` (viser is w, x, y, z; the messages x, y, z, w). Envs that
-share an origin (`env_spacing` > 0) are laid out on the grid of `rollout.model.env_grid_offsets`.
+One batched GLB per robot body with one instance per env, moved by one update message per body
+carrying its `batched_positions` and `batched_wxyzs` (viser is w, x, y, z; the messages x, y, z, w). The drawn
+envs fill slots 0..E-1 (instance i of every body mesh is slot i); envs that share an origin
+(`env_spacing` > 0) have their slots laid out on the grid of `rollout.model.env_grid_offsets`,
+so any E envs of a run, e.g. 64 of 4,096, are drawn side by side.
 A `ghost` scene (Compare's B) draws the same way under its own name, tinted and translucent,
 with no floor, trails or label.
 """
@@ -25,6 +28,7 @@ import numpy as np
 
 from rollout.viewer.buffers import Trails, instance_transforms
 from rollout.viewer.glb import matte_glb
+from rollout.viewer.updates import send_arrays
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,8 @@ class RobotInfo:
 
 
 class RobotScene:
-    """The robots of up to `max_envs` envs (the first ones), drawn at the poses they are given."""
+    """The robots of up to `max_envs` envs (`env_ids`, the first ones by default), drawn at the
+    poses they are given."""
 
     def __init__(
         self, scene: Any, *, max_envs: int, trail_length: int = 0, name: str = "/robot", ghost: bool = False
@@ -61,6 +66,8 @@ class RobotScene:
         self.body_handles: list[Any] = []
         self.mesh_radius = np.zeros(0)
         self.offsets = np.zeros((0, 3), np.float32)
+        self.env_ids = np.zeros(0, np.int64)  # the env drawn in each slot [E]
+        self._next_swap = 0  # slots from the last one back: where show_env puts an env
         self.bases = np.zeros((0, 3), np.float32)  # drawn base (root body) positions [E, 3], laid out
         self.body_pos: np.ndarray | None = None  # drawn body positions [B, E, 3]
         self.trails: Trails | None = None
@@ -91,8 +98,9 @@ class RobotScene:
 
     def _listen(self, handle: Any) -> None:
         def clicked(event: Any) -> None:
-            if self._on_click is not None and event.instance_index is not None:
-                self._on_click(int(event.instance_index))
+            i = event.instance_index
+            if self._on_click is not None and i is not None and 0 <= i < len(self.env_ids):
+                self._on_click(int(self.env_ids[i]))
 
         handle.on_click(clicked)
 
@@ -112,22 +120,28 @@ class RobotScene:
         *,
         fallback: bool = False,
         layout: np.ndarray | None = None,
+        env_ids: np.ndarray | None = None,
     ) -> RobotInfo:
         """(Re)create the meshes for `num_envs` x `num_bodies`; returns `robot` with those sizes.
-        `layout` [E, 3]: the envs' offsets (another scene's, to draw over it), instead of this
-        robot's own grid; E envs are drawn."""
+        `env_ids`: the envs to draw (those below `num_envs`, at most `max_envs`; default the
+        first ones). `layout` [E, 3]: the slots' offsets (another scene's, to draw over it),
+        instead of this robot's own grid; E envs are drawn."""
         from rollout.model import env_grid_offsets
 
         self.clear()
         if num_envs != robot.num_envs or num_bodies != robot.num_bodies:
             robot = replace(robot, num_envs=num_envs, num_bodies=num_bodies)
         self.robot = robot
-        e = min(num_envs, self.max_envs) if layout is None else len(layout)
+        self.env_ids = drawn_env_ids(num_envs, self.max_envs, env_ids)
+        if layout is not None:
+            self.env_ids = self.env_ids[: len(layout)]
+        e = len(self.env_ids) if layout is None else min(len(layout), len(self.env_ids))
+        self._next_swap = 0
         spacing = robot.env_spacing
         if layout is not None:
-            self.offsets = np.asarray(layout, np.float32).copy()
+            self.offsets = np.asarray(layout, np.float32)[:e].copy()
         else:
-            self.offsets = env_grid_offsets(num_envs, spacing)[:e] if spacing > 0 else np.zeros((e, 3), np.float32)
+            self.offsets = env_grid_offsets(e, spacing) if spacing > 0 else np.zeros((e, 3), np.float32)
         self.bases = self.offsets.copy()
         meshes = None if fallback else robot_meshes(model, num_bodies)
         identity = np.tile(np.array([1.0, 0.0, 0.0, 0.0], np.float32), (e, 1))
@@ -191,14 +205,41 @@ class RobotScene:
             section_size=cell,
         )
 
+    def drawn(self, poses: np.ndarray) -> np.ndarray:
+        """The drawn envs' rows [E, B, 7] of every env's `poses` [N, B, 7] (a view when they
+        are the first E)."""
+        e = len(self.env_ids)
+        if e and self.env_ids[-1] == e - 1 and np.array_equal(self.env_ids, np.arange(e)):
+            return poses[:e]
+        return poses[self.env_ids]
+
+    def slot_of(self, env: int) -> int | None:
+        """The slot env `env` is drawn in, or None."""
+        hit = np.flatnonzero(self.env_ids == int(env))
+        return int(hit[0]) if hit.size else None
+
+    def show_env(self, env: int) -> int | None:
+        """Draw env `env` (of the run) too: in the slot the longest without a swap, counting from
+        the last one; the slot, or None for an env outside the run. Takes effect at the next draw;
+        the trails start afresh."""
+        slot = self.slot_of(env)
+        if slot is not None or self.robot is None or not 0 <= int(env) < self.robot.num_envs or not len(self.env_ids):
+            return slot
+        slot = len(self.env_ids) - 1 - self._next_swap % len(self.env_ids)
+        self._next_swap += 1
+        self.env_ids = self.env_ids.copy()
+        self.env_ids[slot] = int(env)
+        if self.trails is not None:
+            self.trails.clear()
+        return slot
+
     def draw(self, step: int, poses: np.ndarray) -> bool:
-        """Move every body of every drawn env to `poses` [>= E, B, 7] (inside `server.atomic()`);
-        True when the trails got a new point."""
+        """Move every body of every drawn env to `poses` [E, B, 7] (slot order: `drawn(...)`;
+        inside `server.atomic()`); True when the trails got a new point."""
         positions, wxyzs = instance_transforms(poses, self.offsets)
         for b, h in enumerate(self.body_handles):
-            if h is not None:
-                h.batched_positions = positions[b]
-                h.batched_wxyzs = wxyzs[b]
+            if h is not None:  # fresh arrays, one message per body (see updates.py)
+                send_arrays(h, batched_positions=positions[b], batched_wxyzs=wxyzs[b])
         self.body_pos = positions
         self.bases = positions[0]
         return self.trails is not None and self.trails.push(step, self.bases)
@@ -222,16 +263,30 @@ class RobotScene:
                 f"{self.name}_trails", seg, colors=(255, 140, 0), thickness=2.0, thickness_units="screen"
             )
         else:
-            self.trail_handle.points = seg
+            send_arrays(self.trail_handle, points=seg)
             self.trail_handle.visible = True
 
     def label(self, env: int) -> None:
-        """Put the "env N" label above env `env`."""
-        if self._label is None or self.body_pos is None or not 0 <= env < self.num_drawn:
+        """Put the "env N" label above env `env` (when it is drawn)."""
+        slot = self.slot_of(env)
+        if self._label is None or self.body_pos is None or slot is None or slot >= self.body_pos.shape[1]:
             return
-        top = float(self.body_pos[:, env, 2].max()) + 0.3
-        self._label.position = (float(self.bases[env, 0]), float(self.bases[env, 1]), top)
+        top = float(self.body_pos[:, slot, 2].max()) + 0.3
+        self._label.position = (float(self.bases[slot, 0]), float(self.bases[slot, 1]), top)
         self._label.text = f"env {env}"
+
+
+def drawn_env_ids(num_envs: int, max_envs: int, env_ids: Any = None) -> np.ndarray:
+    """The envs to draw: `env_ids` (in order, without repeats) below `num_envs`, at most
+    `max_envs` of them; the first `max_envs` when none is given (or none is in the run)."""
+    if env_ids is not None and len(env_ids):
+        ids = np.asarray(env_ids, np.int64).reshape(-1)
+        _, first = np.unique(ids, return_index=True)
+        ids = ids[np.sort(first)]
+        ids = ids[(ids >= 0) & (ids < num_envs)][:max_envs]
+        if ids.size:
+            return ids
+    return np.arange(min(num_envs, max_envs), dtype=np.int64)
 
 
 def state_poses(msg: Any) -> np.ndarray:

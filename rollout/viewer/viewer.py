@@ -7,7 +7,7 @@
     viewer.on_timeline(timeline)      # rollout_msgs/Timeline (replay only; switches to replay mode)
     viewer.on_status(status)          # rollout_msgs/PlaybackStatus (replay only)
     viewer.on_episodes(events)        # rollout_msgs/EpisodeEvents
-    viewer.source_lost("sim node")    # the feeding node is gone: the page stays and says so
+    viewer.source_lost()              # the feeding node is gone: the page stays and says so; its name
     viewer.notify(title, body)        # a notice on every open page
     viewer.neighbour_step(+1)         # the recorded step after the drawn one (for the step buttons)
     viewer.seek(40); viewer.set_paused(False); viewer.step_by(-1); viewer.seek_episode(+1)   # the controls
@@ -36,7 +36,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +104,9 @@ class Viewer:
 
     Args:
         host, port: where to serve the page (port 0: any free port, see `port`).
-        max_envs: draw at most this many envs (the first ones).
+        max_envs: draw at most this many envs (the first ones, or of `env_ids`).
+        env_ids: the envs to draw (default the first `max_envs`); selecting another env, in the
+            Env box, by a Find moment or a neighbour's click, draws it in place of one of them.
         trail_length: base positions kept per env for the trails (0: no trails).
         history: states kept for pausing and scrubbing a live run.
         plot_points: at most this many points per series in the reward plot.
@@ -126,6 +128,7 @@ class Viewer:
         camera: str = "side",
         title: str = "rollout",
         callbacks: ViewerCallbacks | None = None,
+        env_ids: Sequence[int] = (),
     ) -> None:
         if max_envs < 1:
             raise ParameterError(f"max_envs must be at least 1, got {max_envs}")
@@ -150,6 +153,7 @@ class Viewer:
         self.host = host
         self.port = server.get_port()
         self.max_envs = int(max_envs)
+        self.draw_env_ids = tuple(int(e) for e in env_ids)
         self.trail_length = int(trail_length)
         self.history_length = int(history)
         self.plot_points = int(plot_points)
@@ -171,6 +175,7 @@ class Viewer:
         self._first_step: int | None = None
         self._last_step: int | None = None
         self._pending_state: Any = None
+        self._last_poses: np.ndarray | None = None  # [N, B, 7] of the drawn state, every env
         self._last_terms: tuple[int, np.ndarray] | None = None  # (step, [K + 1, N]) of the newest RewardTerms
         self._finished = False  # replay: the player reported it played the last message
         self._ended: str | None = None
@@ -313,7 +318,13 @@ class Viewer:
     @property
     def selected_env(self) -> int:
         e = round(self.env_number.value)
-        return min(max(e, 0), max(self.scene.num_drawn - 1, 0))
+        return min(max(e, 0), max(self._num_envs - 1, 0))
+
+    @property
+    def _slot(self) -> int:
+        """The scene slot of the selected env (0 while it is not drawn)."""
+        slot = self.scene.slot_of(self.selected_env)
+        return 0 if slot is None else slot
 
     def _on_slider(self, event: Any) -> None:
         if self._is_internal():
@@ -400,13 +411,15 @@ class Viewer:
             self.select_env(round(event.target.value))
 
     def select_env(self, env: int) -> None:
-        """Show env `env` (clamped to the drawn ones) in the table, plot, label, Find and follow."""
+        """Show env `env` (clamped to the run's) in the table, plot, label, Find and follow; an
+        env that is not drawn is drawn in place of another (`RobotScene.show_env`)."""
         with self._lock:
-            n = self.scene.num_drawn
-            env = min(max(int(env), 0), max(n - 1, 0))
+            env = min(max(int(env), 0), max(self._num_envs - 1, 0))
             if self.env_number.value != env:
                 with self._internal():
                     self.env_number.value = env
+            if self.robot is not None and self.scene.slot_of(env) is None:
+                self._draw_too(env)
             self.rewards.invalidate()
             if self.scene.has_drawn:
                 self.scene.label(env)
@@ -419,9 +432,7 @@ class Viewer:
     def show_moment(self, moment: Moment) -> None:
         """Select the moment's env, point the view at it and move the playhead to its step."""
         with self._lock:
-            if moment.env >= self.scene.num_drawn:
-                self.notify("Not drawn", f"env {moment.env} is not drawn (the first {self.scene.num_drawn} are)")
-            self.select_env(moment.env)
+            self.select_env(moment.env)  # drawn now if it was not
             if not self.follow_checkbox.value:
                 with self._internal():
                     self.follow_checkbox.value = True
@@ -436,7 +447,7 @@ class Viewer:
             if self._run is None:
                 return
             if self.find.scope_all:
-                env, where = None, f"all {len(self._run.env_ids)} envs"
+                env, where = None, f"all {self._run.num_envs} envs"
             else:
                 env, where = self.selected_env, f"env {self.selected_env}"
             self.find.show(find_moments(self._run, env), where)
@@ -501,11 +512,18 @@ class Viewer:
             except Exception as e:  # noqa: BLE001 -- a page that went away must not break the others
                 log.debug("viewer: notice not shown: %s", e)
 
-    def source_lost(self, what: str) -> None:
-        """The node that fed the view is gone (`what` says which): the page stays, and says so."""
+    @property
+    def source_name(self) -> str:
+        """What feeds the view: "replay node" or "sim node"."""
+        return "replay node" if self.replay else "sim node"
+
+    def source_lost(self) -> str:
+        """The node that fed the view is gone: the page stays, and says so; returns its name
+        (`source_name`)."""
+        what = self.source_name
         with self._lock:
             if self._ended is not None or self._closed:
-                return
+                return what
             step = self._latest_live if not self.replay else self.shown_step
             if self.replay:
                 self._ended = f"the {what} is gone: the controls do nothing now"
@@ -518,6 +536,7 @@ class Viewer:
                 title, body = "Recording ended", f"The {what} stopped at step {step}; the page stays open.{kept}"
             self._update_info()
         self.notify(title, body, color="yellow", seconds=None)
+        return what
 
     def source_back(self) -> None:
         """The source is there again (a new run or replay): clear the ended state."""
@@ -617,9 +636,11 @@ class Viewer:
                 self._restart_live()  # the run started over (a new sim with the same robot)
             if self._first_step is None:
                 self._first_step = step
+            self._last_poses = poses
+            drawn = self.scene.drawn(poses)
             if not self.replay:
                 if self._history is not None:
-                    self._history.push(step, float(msg.sim_time), poses)
+                    self._history.push(step, float(msg.sim_time), drawn)
                 self._latest_live = step
                 lo = self._history.span()[0] if self._history is not None and len(self._history) else step
                 self._set_slider_range(lo, step)
@@ -627,12 +648,25 @@ class Viewer:
                     if time.monotonic() - self._info_at > 0.5:  # "the sim keeps running (step N)"
                         self._update_info()
                     return
-            self._draw(step, float(msg.sim_time), poses)
+            self._draw(step, float(msg.sim_time), drawn)
+
+    def _draw_too(self, env: int) -> None:
+        """Draw env `env` in place of one of the drawn envs, now (lock held)."""
+        slot = self.scene.show_env(env)
+        if slot is None:
+            return
+        e, b = self.scene.num_drawn, self.scene.num_bodies
+        if not self.replay:  # the kept states are of the envs drawn until now
+            self._history = PoseHistory(self.history_length, e, max(b, 1))
+            self.series = RewardSeries(self.robot.term_names if self.robot else (), self.scene.env_ids)
+        self.compare.layout(self.scene.offsets, self.scene.env_ids)
+        if self._last_poses is not None and self.shown_step is not None:
+            self._draw(self.shown_step, self._shown_time, self.scene.drawn(self._last_poses))
 
     def _restart_live(self) -> None:
         e, b = self.scene.num_drawn, self.scene.num_bodies
         self._history = PoseHistory(self.history_length, e, max(b, 1))
-        self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(e))
+        self.series = RewardSeries(self.robot.term_names if self.robot else (), self.scene.env_ids)
         self.episodes.clear()
         self._first_step = None
         self._latest_live = None
@@ -656,7 +690,7 @@ class Viewer:
             )
             values = np.concatenate([total[None], terms]) if terms.size or n else np.zeros((1, 0), np.float32)
             self._last_terms = (step, values)
-            if not self.replay and len(self.series.env_ids) and n >= len(self.series.env_ids):
+            if not self.replay and len(self.series.env_ids) and n > self.series.env_ids.max():
                 self.series.append(step, total, terms)
             if self.shown_step == step:
                 self._update_rewards()
@@ -668,7 +702,7 @@ class Viewer:
             steps = np.asarray(msg.steps, np.int64)
             self.series.set_timeline(
                 steps, list(msg.term_names), np.asarray(msg.env_ids), np.asarray(msg.total), np.asarray(msg.terms),
-                np.asarray(msg.total_mean), np.asarray(msg.terms_mean),
+                np.asarray(msg.total_mean), np.asarray(msg.terms_mean), _all_totals(msg, steps.size),
             )  # fmt: skip
             self.episodes.set(np.asarray(msg.episode_steps), np.asarray(msg.episode_envs))
             self._run = RunSeries.from_timeline(msg)
@@ -686,7 +720,7 @@ class Viewer:
         """B's `rollout_msgs/RobotDescription`: its ghost, drawn with its own model over A's envs."""
         with self._lock:
             if self.compare.on_robot(msg) and self.scene.num_drawn:
-                self.compare.layout(self.scene.offsets)
+                self.compare.layout(self.scene.offsets, self.scene.env_ids)
                 self.compare.show(bool(self.ghost_checkbox.value))
             self.ghost_checkbox.visible = True
             self.compare.show_summary(self._run, self._label_a())
@@ -751,19 +785,21 @@ class Viewer:
 
     def _build_scene(self, num_envs: int, num_bodies: int, *, fallback: bool = False) -> None:
         assert self.robot is not None
-        self.robot = self.scene.build(self.robot, self._model, num_envs, num_bodies, fallback=fallback)
+        self.robot = self.scene.build(
+            self.robot, self._model, num_envs, num_bodies, fallback=fallback, env_ids=self.draw_env_ids or None
+        )
         e = self.scene.num_drawn
         self._history = None if self.replay else PoseHistory(self.history_length, e, max(num_bodies, 1))
         if not self.replay:
-            self.series = RewardSeries(self.robot.term_names, np.arange(e))
+            self.series = RewardSeries(self.robot.term_names, self.scene.env_ids)
             self.episodes.clear()
             self._first_step = None
-        self.compare.layout(self.scene.offsets)  # B's ghost over the envs drawn now
+        self.compare.layout(self.scene.offsets, self.scene.env_ids)  # B's ghost over the envs drawn now
         self.rewards.invalidate()
         self._camera_pending = True
         with self._internal():
-            self.env_number.max = max(e - 1, 0)
-            if self.env_number.value > e - 1:
+            self.env_number.max = max(num_envs - 1, 0)
+            if self.env_number.value > num_envs - 1:
                 self.env_number.value = 0
 
     def _draw(self, step: int, sim_time: float, poses: np.ndarray) -> None:
@@ -771,7 +807,7 @@ class Viewer:
         scene = self.scene
         with self.server.atomic():
             moved = scene.has_drawn and scene.num_drawn > 0
-            prev_base = scene.bases[self.selected_env].copy() if moved else None
+            prev_base = scene.bases[self._slot].copy() if moved else None
             if scene.draw(step, poses) and self.trails_checkbox.value:
                 scene.show_trails(True)
             self.shown_step, self._shown_time = step, sim_time
@@ -833,7 +869,7 @@ class Viewer:
     def _framing(self) -> Framing:
         sc = self.scene
         assert sc.body_pos is not None
-        e = self.selected_env
+        e = self._slot
         return Framing(sc.body_pos[:, e], sc.mesh_radius, sc.bases, e, bool(self.follow_checkbox.value))
 
     def _apply_camera(self, name: str) -> CameraPose:
@@ -845,7 +881,7 @@ class Viewer:
 
     def _follow(self, prev_base: np.ndarray | None = None, *, force: bool = False) -> None:
         if self.scene.has_drawn:
-            self.cameras.follow(self.scene.bases[self.selected_env], prev_base, force=force)
+            self.cameras.follow(self.scene.bases[self._slot], prev_base, force=force)
 
     # ------------------------------------------------------------------ text and plot
 
@@ -882,6 +918,13 @@ class Viewer:
                 compare=self.compare.series,
             )
         )
+
+
+def _all_totals(msg: Any, num_steps: int) -> np.ndarray | None:
+    """A Timeline's every-env totals [S, N], or None when it has none."""
+    n = int(getattr(msg, "num_envs", 0) or 0)
+    total = np.asarray(getattr(msg, "total_all", ()), np.float32)
+    return total.reshape(num_steps, n) if n and total.size == num_steps * n else None
 
 
 def state_misfit(msg: Any) -> str | None:
