@@ -176,7 +176,7 @@ class ViserBridge(Node):
         p = self.params
         check_params(p)
         log = self.get_logger()
-        self.services = ReplayServices.of(self, p.replay_node)
+        self.service_clients = ReplayServices.of(self, p.replay_node)
         self._channels = Channels(*(LatestCall(self._report, p.service_timeout) for _ in range(5)))
         self._source_seen = False
         self._warned: set[str] = set()
@@ -265,7 +265,7 @@ class ViserBridge(Node):
         return True
 
     def seek_step(self, step: int) -> bool:
-        cli = self.services.seek_step
+        cli = self.service_clients.seek_step
         req = cli.srv_type.Request(step=max(int(step), 0))
         return self._call(self._channels.seek, cli, req, lambda r: None if r.success else f"cannot seek to step {step}")
 
@@ -274,31 +274,31 @@ class ViserBridge(Node):
         self.seek_step(self.viewer.neighbour_step(delta))
 
     def seek_episode(self, env: int, direction: int) -> None:
-        cli = self.services.seek_episode
+        cli = self.service_clients.seek_episode
         req = cli.srv_type.Request(env_id=int(env), direction=1 if direction > 0 else -1)
         way = "next" if direction > 0 else "previous"
         self._call(self._channels.seek, cli, req, lambda r: None if r.success else f"env {env} has no {way} episode")
 
     def set_paused(self, paused: bool) -> None:
-        cli = self.services.pause if paused else self.services.resume
+        cli = self.service_clients.pause if paused else self.service_clients.resume
         self._call(self._channels.play, cli, cli.srv_type.Request())
 
     def set_rate(self, rate: float) -> None:
-        cli = self.services.set_rate
+        cli = self.service_clients.set_rate
         req = cli.srv_type.Request(rate=float(rate))
         self._call(self._channels.rate, cli, req, lambda r: None if r.success else f"the replay refused rate {rate}")
 
     def set_loop(self, loop: bool) -> None:
-        cli = self.services.set_loop
+        cli = self.service_clients.set_loop
         self._call(self._channels.loop, cli, cli.srv_type.Request(data=bool(loop)))
 
     def set_policy_enabled(self, enabled: bool) -> None:
-        cli = self.services.policy
+        cli = self.service_clients.policy
         req = cli.srv_type.Request(data=bool(enabled))
         self._call(self._channels.policy, cli, req, lambda r: None if r.success else f"the sim refused: {r.message}")
 
     def _check_policy_service(self) -> None:
-        self.viewer.policy_available = self.services.policy.service_is_ready()
+        self.viewer.policy_available = self.service_clients.policy.service_is_ready()
 
     def destroy_node(self) -> None:
         self.viewer.close()
