@@ -175,7 +175,6 @@ class ViserBridge(Node):
         super().__init__("viser_bridge", params=ViserBridgeParams, cli_args=args)
         p = self.params
         check_params(p)
-        log = self.get_logger()
         self.service_clients = ReplayServices.of(self, p.replay_node)
         self._channels = Channels(*(LatestCall(self._report, p.service_timeout) for _ in range(5)))
         self._source_seen = False

@@ -11,45 +11,18 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import time
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 
+from browser import CHROMIUM, FLAGS, sync_playwright, wait_until
 from recordings import record_humanoid
 from rollout.cli import main as cli
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-unsafe-swiftshader",
-]
 WIDTH, HEIGHT = 960, 720
 SCENE = (slice(200, HEIGHT - 60), slice(0, WIDTH))  # canvas rows clear of the notice and the timeline
 STEPS = 200  # 3 s of sim time: long enough to watch it move before it loops
-
-if shutil.which(CHROMIUM) is None:
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-sync_playwright = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
-).sync_playwright
-
-
-def wait_until(cond: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +56,7 @@ def page(shared, tmp_path_factory):
         pg.refused = refused
         pg.goto(shared.as_uri())
         pg.wait_for_selector("canvas", timeout=30_000)
-        wait_until(lambda: label_step(pg) is not None, what="the page to start playing")
+        wait_until(lambda: label_step(pg) is not None, timeout=20, what="the page to start playing")
         yield pg
         ctx.close()
 
@@ -114,7 +87,7 @@ def robot_pixels(img: np.ndarray) -> int:
 
 
 def test_page_draws_the_robots_and_plays_offline(page):
-    wait_until(lambda: robot_pixels(scene_pixels(page)) > 500, what="robot-coloured pixels on the canvas")
+    wait_until(lambda: robot_pixels(scene_pixels(page)) > 500, timeout=20, what="robot-coloured pixels on the canvas")
     first_step, first = label_step(page), scene_pixels(page)
     wait_until(lambda: label_step(page) != first_step, timeout=10, what="the step on the label to move")
     time.sleep(0.5)
