@@ -247,7 +247,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `rollout topic echo ... | head` ends quietly
+    # `rollout topic echo ... | head` ends quietly; put back afterwards, so that a program calling
+    # main() in-process (tests do) still gets BrokenPipeError from its own pipes, not killed
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGPIPE, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     p = parser()
     ns = p.parse_args(argv)
     if ns.command is None:  # bare `rollout`: what it can do, not a usage error
