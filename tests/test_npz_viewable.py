@@ -113,11 +113,11 @@ def test_a_six_key_npz_converted_with_from_npz_is_drawn_at_its_base_positions(tm
             assert player.seek_step(step) == step
             deliver(v, player)
             assert v.shown_step == step
-            assert len(v.body_handles) == 1  # the base, drawn as the one body of the model
-            np.testing.assert_allclose(v.body_handles[0].batched_positions, src["base_pos"][step], atol=1e-6)
-            np.testing.assert_allclose(v.body_handles[0].batched_wxyzs, xyzw_to_wxyz(src["base_quat"][step]), atol=1e-6)
+            assert len(v.scene.body_handles) == 1  # the base, drawn as the one body of the model
+            np.testing.assert_allclose(v.scene.body_handles[0].batched_positions, src["base_pos"][step], atol=1e-6)
+            np.testing.assert_allclose(v.scene.body_handles[0].batched_wxyzs, xyzw_to_wxyz(src["base_quat"][step]), atol=1e-6)
             if step == 11:  # steps 7..11 in a row: the trail follows the bases
-                seg = v.trail_handle.points.reshape(4, 3, 2, 3)
+                seg = v.scene.trail_handle.points.reshape(4, 3, 2, 3)
                 np.testing.assert_allclose(seg[:, :, 0], src["base_pos"][7:11], atol=1e-6)
                 np.testing.assert_allclose(seg[:, :, 1], src["base_pos"][8:12], atol=1e-6)
         assert "track" in v.rewards_markdown.content  # the reward table of step 3
@@ -198,8 +198,8 @@ def test_states_without_bodies_draw_the_base_trail_and_rewards_without_bodies(tm
             for s, r in zip(states, rewards):
                 live.on_state(s)
                 live.on_reward_terms(r)
-            assert live.body_handles == [] and live.shown_step == 11
-            seg = live.trail_handle.points.reshape(3, 3, 2, 3)
+            assert live.scene.body_handles == [] and live.shown_step == 11
+            seg = live.scene.trail_handle.points.reshape(3, 3, 2, 3)
             np.testing.assert_allclose(seg[:, :, 1], bases[9:12], atol=1e-6)
             assert "reward_alive" in live.rewards_markdown.content
             live.play_button.value = True  # pause, then scrub back
@@ -212,7 +212,7 @@ def test_states_without_bodies_draw_the_base_trail_and_rewards_without_bodies(tm
             for step in (0, 5, 6):
                 player.seek_step(step)
                 deliver(v, player)
-                assert v.shown_step == step and v.body_handles == []
+                assert v.shown_step == step and v.scene.body_handles == []
             assert v.apply_camera("follow") is not None
 
 
