@@ -17,7 +17,8 @@
 No middleware here: `nodes/viser_bridge.py` feeds it from topics and turns its callbacks into
 service calls. Live (no Timeline or PlaybackStatus seen), the timeline slider grows with the steps
 seen and pausing, scrubbing and stepping act on the viewer's own history of recent states; on a
-replay they go to the replay node through the callbacks.
+replay they go to the replay node through the callbacks (`playback.LivePlayback`, `ReplayPlayback`:
+chosen once, when the first Timeline or PlaybackStatus says a replay feeds the page).
 
 Parts, each in its own module: the 3D scene (`rollout.viewer.scene.RobotScene`, `viewer.scene`:
 one batched mesh per body, one instance per env; clicking a robot selects its env), the camera
@@ -44,12 +45,13 @@ import numpy as np
 
 from rollout.cameras import CAMERA_PRESETS, CameraPose, parse_preset
 from rollout.errors import ParameterError, PortInUseError, TransportError
-from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, neighbour_step
+from rollout.viewer.buffers import EpisodeLog, RewardSeries, neighbour_step
 from rollout.viewer.camera import CameraRig, Framing
 from rollout.viewer.comparison import Comparison
 from rollout.viewer.find import FindPanel
 from rollout.viewer.moments import Moment, RunSeries, find_moments
 from rollout.viewer.panels import RewardPanel, RewardView
+from rollout.viewer.playback import LivePlayback, ReplayPlayback, Request
 from rollout.viewer.scene import RobotInfo, RobotScene, robot_info, state_poses
 
 log = logging.getLogger(__name__)
@@ -155,7 +157,6 @@ class Viewer:
         self.max_envs = int(max_envs)
         self.draw_env_ids = tuple(int(e) for e in env_ids)
         self.trail_length = int(trail_length)
-        self.history_length = int(history)
         self.plot_points = int(plot_points)
         self.plot_window = int(plot_window)
         self.callbacks = callbacks or ViewerCallbacks()
@@ -167,27 +168,24 @@ class Viewer:
         # what we know
         self.robot: RobotInfo | None = None
         self._robot_key: tuple | None = None
-        self.replay = False  # a Timeline or PlaybackStatus was seen
+        # live until a Timeline or PlaybackStatus is seen: what the playback controls act on
+        self.playback: LivePlayback | ReplayPlayback = LivePlayback(self, history=history)
         self.paused = False  # replay: as last reported/requested; live: the view is frozen
         self.shown_step: int | None = None  # step of the drawn state
         self._shown_time = 0.0
-        self._latest_live: int | None = None
         self._first_step: int | None = None
-        self._last_step: int | None = None
         self._pending_state: Any = None
         self._last_poses: np.ndarray | None = None  # [N, B, 7] of the drawn state, every env
         self._last_terms: tuple[int, np.ndarray] | None = None  # (step, [K + 1, N]) of the newest RewardTerms
-        self._finished = False  # replay: the player reported it played the last message
-        self._ended: str | None = None
+        self._ended: str | None = None  # why nothing more will come (the source node is gone)
         self._info_at = 0.0
-        self._misfit: str | None = None  # the last reason a State was skipped (logged once)  # why nothing more will come (the source node is gone)
+        self._misfit: str | None = None  # the last reason a State was skipped (logged once)
         self.notices: list[tuple[str, str]] = []  # (title, body) of every notice shown, newest last
         self._user_seek_at = 0.0
 
         self.scene = RobotScene(server.scene, max_envs=self.max_envs, trail_length=self.trail_length)
         self.scene.on_env_click(self.select_env)  # a robot clicked in the page
         self._run: RunSeries | None = None  # a replay's whole run, for the Find panel
-        self._history: PoseHistory | None = None
         self.series = RewardSeries()
         self.episodes = EpisodeLog()
         self.cameras = CameraRig(server)
@@ -209,7 +207,9 @@ class Viewer:
     @property
     def is_replay(self) -> bool:
         """A replay feeds the page (a Timeline or PlaybackStatus was seen); otherwise a live run."""
-        return self.replay
+        return isinstance(self.playback, ReplayPlayback)
+
+    replay = is_replay
 
     @property
     def has_drawn(self) -> bool:
@@ -341,54 +341,36 @@ class Viewer:
     def _on_episode_button(self, event: Any) -> None:
         self.seek_episode(1 if event.target.value == "next" else -1)
 
-    # -- what the controls do, live (on the viewer's own history) or on a replay (through the callbacks)
+    # -- what the controls do: `playback` decides (live: the kept states; replay: the replay node)
 
     def seek(self, step: int) -> None:
         """Move the playhead to `step` (live: draw the kept state nearest it, pausing the view)."""
         with self._lock:
-            if not self.replay:
-                self._show_history(int(step))
-                return
-        self._fire(self.callbacks.seek_step, int(step))
+            requests = self.playback.seek(int(step))
+        self._fire_all(requests)
 
     def set_paused(self, paused: bool) -> None:
         """Pause or play (live: freeze or resume this page's view; the sim goes on). Play at the
         end of a replay starts over, as a media player does."""
         with self._lock:
-            if not self.replay:
-                self._freeze(paused)
-                return
-            at_end = self._finished or (self.shown_step is not None and self.shown_step == self._last_step)
-            restart = not paused and at_end and self._first_step is not None
-            first = self._first_step
-            self._finished = self._finished and paused
-            self._set_paused_ui(paused)
-        if restart:
-            self._fire(self.callbacks.seek_step, first)
-        self._fire(self.callbacks.set_paused, paused)
+            requests = self.playback.set_paused(bool(paused))
+        self._fire_all(requests)
 
     def step_by(self, delta: int) -> None:
         """One recorded step forward (+1) or back (-1), pausing."""
         with self._lock:
-            if not self.replay:
-                if self.shown_step is not None:
-                    self._show_history(self.shown_step + delta, forward=delta > 0)
-                return
-            self._set_paused_ui(True)
-        self._fire(self.callbacks.step, delta)
+            requests = self.playback.step_by(int(delta))
+        self._fire_all(requests)
 
     def seek_episode(self, direction: int) -> None:
         """To the start of the selected env's next (+1) or previous (-1) episode."""
         with self._lock:
-            env = self.selected_env
-            if not self.replay:
-                if self.shown_step is None or self._first_step is None:
-                    return
-                target = self.episodes.neighbour_start(env, self.shown_step, direction, self._first_step)
-                if target is not None:
-                    self._show_history(target, forward=True)
-                return
-        self._fire(self.callbacks.seek_episode, env, direction)
+            requests = self.playback.seek_episode(self.selected_env, int(direction))
+        self._fire_all(requests)
+
+    def _fire_all(self, requests: Sequence[Request]) -> None:
+        for cb, args in requests:
+            self._fire(cb, *args)
 
     def _on_speed(self, event: Any) -> None:
         if self._is_internal():
@@ -496,7 +478,7 @@ class Viewer:
             self.policy_folder.visible = self._policy_visible()
 
     def _policy_visible(self) -> bool:
-        return self.callbacks.set_policy_enabled is not None and self._policy_available and not self.replay
+        return self.callbacks.set_policy_enabled is not None and self._policy_available and self.playback.policy_switch
 
     # -- notices
 
@@ -515,7 +497,7 @@ class Viewer:
     @property
     def source_name(self) -> str:
         """What feeds the view: "replay node" or "sim node"."""
-        return "replay node" if self.replay else "sim node"
+        return self.playback.source_name
 
     def source_lost(self) -> str:
         """The node that fed the view is gone: the page stays, and says so; returns its name
@@ -524,16 +506,7 @@ class Viewer:
         with self._lock:
             if self._ended is not None or self._closed:
                 return what
-            step = self._latest_live if not self.replay else self.shown_step
-            if self.replay:
-                self._ended = f"the {what} is gone: the controls do nothing now"
-                title, body = "Replay node lost", f"The {what} stopped; the page shows step {step} and stays open."
-            else:
-                kept = ""
-                if self._history is not None and (span := self._history.span()) is not None:
-                    kept = f" Scrub steps {span[0]}-{span[1]}, kept here."
-                self._ended = f"recording ended at step {step}"
-                title, body = "Recording ended", f"The {what} stopped at step {step}; the page stays open.{kept}"
+            self._ended, title, body = self.playback.lost()
             self._update_info()
         self.notify(title, body, color="yellow", seconds=None)
         return what
@@ -550,10 +523,7 @@ class Viewer:
 
     def _set_paused_ui(self, paused: bool) -> None:
         self.paused = paused
-        if self.replay:
-            self.play_button.label = "Play" if paused else "Pause"
-        else:  # live, the button freezes this page's view only: the sim goes on
-            self.play_button.label = "Resume live view" if paused else "Pause view"
+        self.play_button.label = self.playback.button_label(paused)
         self.play_button.icon = self._icon("PLAYER_PLAY" if paused else "PLAYER_PAUSE")
 
     def _set_slider_range(self, lo: int, hi: int) -> None:
@@ -574,11 +544,11 @@ class Viewer:
         with self._internal():
             s.value = min(max(step, s.min), s.max)
 
-    def _enter_replay(self) -> None:
-        if self.replay:
-            return
-        self.replay = True
-        self._history = None
+    def _enter_replay(self) -> ReplayPlayback:
+        """What feeds the page is a replay: its controls go to the replay node from now on."""
+        if isinstance(self.playback, ReplayPlayback):
+            return self.playback
+        self.playback = replay = ReplayPlayback(self)
         self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(self.scene.num_drawn))
         self.episodes.clear()
         with self._internal():
@@ -587,6 +557,7 @@ class Viewer:
             self.policy_folder.visible = False
         self._set_paused_ui(self.paused)
         self._update_info()
+        return replay
 
     # ------------------------------------------------------------------ messages
 
@@ -632,44 +603,28 @@ class Viewer:
             if n != self._num_envs or b != self.scene.num_bodies:
                 log.warning("viewer: a state of %d envs x %d bodies does not fit the robot; redrawing", n, b)
                 self._build_scene(n, b, fallback=b != self.scene.num_bodies)
-            if not self.replay and self._latest_live is not None and step < self._latest_live:
-                self._restart_live()  # the run started over (a new sim with the same robot)
-            if self._first_step is None:
-                self._first_step = step
             self._last_poses = poses
             drawn = self.scene.drawn(poses)
-            if not self.replay:
-                if self._history is not None:
-                    self._history.push(step, float(msg.sim_time), drawn)
-                self._latest_live = step
-                lo = self._history.span()[0] if self._history is not None and len(self._history) else step
-                self._set_slider_range(lo, step)
-                if self.paused:
-                    if time.monotonic() - self._info_at > 0.5:  # "the sim keeps running (step N)"
-                        self._update_info()
-                    return
-            self._draw(step, float(msg.sim_time), drawn)
+            draw_now = self.playback.on_state(step, float(msg.sim_time), drawn)  # live: kept, maybe restarted
+            if self._first_step is None:
+                self._first_step = step
+            if draw_now:
+                self._draw(step, float(msg.sim_time), drawn)
+            elif time.monotonic() - self._info_at > 0.5:  # "the sim keeps running (step N)"
+                self._update_info()
 
     def _draw_too(self, env: int) -> None:
         """Draw env `env` in place of one of the drawn envs, now (lock held)."""
         slot = self.scene.show_env(env)
         if slot is None:
             return
-        e, b = self.scene.num_drawn, self.scene.num_bodies
-        if not self.replay:  # the kept states are of the envs drawn until now
-            self._history = PoseHistory(self.history_length, e, max(b, 1))
-            self.series = RewardSeries(self.robot.term_names if self.robot else (), self.scene.env_ids)
+        self.playback.on_envs_drawn(self.scene)  # live: the kept states were of the envs drawn until now
         self.compare.layout(self.scene.offsets, self.scene.env_ids)
         if self._last_poses is not None and self.shown_step is not None:
             self._draw(self.shown_step, self._shown_time, self.scene.drawn(self._last_poses))
 
-    def _restart_live(self) -> None:
-        e, b = self.scene.num_drawn, self.scene.num_bodies
-        self._history = PoseHistory(self.history_length, e, max(b, 1))
-        self.series = RewardSeries(self.robot.term_names if self.robot else (), self.scene.env_ids)
-        self.episodes.clear()
-        self._first_step = None
-        self._latest_live = None
+    def _run_restarted(self) -> None:
+        """Live: the run started over (a new sim with the same robot); the playback kept nothing."""
         self.rewards.invalidate()
         self._ended = None
         if self.scene.trails is not None:
@@ -690,15 +645,14 @@ class Viewer:
             )
             values = np.concatenate([total[None], terms]) if terms.size or n else np.zeros((1, 0), np.float32)
             self._last_terms = (step, values)
-            if not self.replay and len(self.series.env_ids) and n > self.series.env_ids.max():
-                self.series.append(step, total, terms)
+            self.playback.on_terms(step, total, terms)
             if self.shown_step == step:
                 self._update_rewards()
 
     def on_timeline(self, msg: Any) -> None:
         """A `rollout_msgs/Timeline` (replay): the whole run's series, range and episode ends."""
         with self._lock:
-            self._enter_replay()
+            replay = self._enter_replay()
             steps = np.asarray(msg.steps, np.int64)
             self.series.set_timeline(
                 steps, list(msg.term_names), np.asarray(msg.env_ids), np.asarray(msg.total), np.asarray(msg.terms),
@@ -709,8 +663,8 @@ class Viewer:
             self._update_find()
             self.compare.show_summary(self._run, self._label_a())
             if steps.size:
-                self._first_step, self._last_step = int(steps.min()), int(steps.max())
-                self._set_slider_range(self._first_step, self._last_step)
+                self._first_step, replay.last_step = int(steps.min()), int(steps.max())
+                self._set_slider_range(self._first_step, replay.last_step)
             self.rewards.invalidate()
             self._update_rewards()
 
@@ -747,13 +701,13 @@ class Viewer:
         """A `rollout_msgs/PlaybackStatus` (replay): paused, speed, loop and range as the player reports them."""
         ended = False
         with self._lock:
-            self._enter_replay()
+            replay = self._enter_replay()
             finished = bool(msg.finished)
-            ended, self._finished = finished and not self._finished, finished
+            ended = replay.report_finished(finished)
             self._set_paused_ui(bool(msg.paused) or finished)
             lo, hi = int(msg.first_step), int(msg.last_step)
             if hi >= lo:
-                self._first_step, self._last_step = lo, hi
+                self._first_step, replay.last_step = lo, hi
                 self._set_slider_range(lo, hi)
             self._set_slider_value(int(msg.step))
             with self._internal():
@@ -769,8 +723,7 @@ class Viewer:
         step = int(msg.step)
         ids = np.asarray(msg.env_ids, np.int64)
         with self._lock:
-            if not self.replay:
-                self.episodes.add(step, ids)
+            self.playback.on_episodes(step, ids)
             self.episodes.add_details(
                 step, ids, np.asarray(msg.returns), np.asarray(msg.lengths), np.asarray(msg.terminated)
             )
@@ -788,12 +741,7 @@ class Viewer:
         self.robot = self.scene.build(
             self.robot, self._model, num_envs, num_bodies, fallback=fallback, env_ids=self.draw_env_ids or None
         )
-        e = self.scene.num_drawn
-        self._history = None if self.replay else PoseHistory(self.history_length, e, max(num_bodies, 1))
-        if not self.replay:
-            self.series = RewardSeries(self.robot.term_names, self.scene.env_ids)
-            self.episodes.clear()
-            self._first_step = None
+        self.playback.on_scene_built(self.scene)  # live: kept states, series and episodes start again
         self.compare.layout(self.scene.offsets, self.scene.env_ids)  # B's ghost over the envs drawn now
         self.rewards.invalidate()
         self._camera_pending = True
@@ -819,29 +767,6 @@ class Viewer:
             elif self.follow_checkbox.value and prev_base is not None:
                 self._follow(prev_base=prev_base)
             self._update_rewards()
-
-    # -- live history
-
-    def _freeze(self, frozen: bool) -> None:
-        """Live: stop (True) or resume (False) drawing incoming states (lock held)."""
-        self._set_paused_ui(frozen)
-        self._update_info()
-        if not frozen and self._history is not None and self._latest_live is not None:
-            self._show_history(self._latest_live, freeze=False)
-
-    def _show_history(self, step: int, *, forward: bool = False, freeze: bool = True) -> None:
-        """Live: draw the kept state at `step` (the first kept one after it when `forward`)."""
-        if self._history is None:
-            return
-        span = self._history.span()
-        if span is None:
-            return
-        if freeze and not self.paused:
-            self._set_paused_ui(True)
-        step = min(max(step, span[0]), span[1])
-        got = self._history.at(step, after=forward)
-        if got is not None:
-            self._draw(got[0], got[1], got[2])
 
     # ------------------------------------------------------------------ camera
 
@@ -889,7 +814,7 @@ class Viewer:
         r = self.robot
         if r is None:
             return
-        mode = "replay" if self.replay else "live"
+        mode = self.playback.mode
         drawn = self.scene.num_drawn
         envs = f"{r.num_envs} envs" + (f" (drawing {drawn})" if drawn < r.num_envs else "")
         policy = f" · policy `{r.policy}`" if r.policy else ""
@@ -897,8 +822,8 @@ class Viewer:
         lines = [f"**{mode}** · `{r.env}` · {envs} · dt {r.dt:g} s{policy}"]
         if self._ended is not None:
             lines.append(f"*{self._ended}; the page stays open*")
-        elif not self.replay and self.paused:
-            lines.append(f"*view paused at step {self.shown_step}; the sim keeps running (step {self._latest_live})*")
+        elif (paused := self.playback.paused_line()) is not None:
+            lines.append(paused)
         self.info_markdown.content = "\n\n".join(lines)
 
     def _update_rewards(self) -> None:
