@@ -95,7 +95,7 @@ class LivePlayback:
             self.history.push(step, sim_time, drawn)
         self.latest = step
         lo = self.history.span()[0] if self.history is not None and len(self.history) else step
-        v._set_slider_range(lo, step)
+        v.controls.set_step_range(lo, step)
         return not v.paused
 
     def on_terms(self, step: int, total: np.ndarray, terms: np.ndarray) -> None:

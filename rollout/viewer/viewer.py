@@ -37,52 +37,23 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from rollout.cameras import CAMERA_PRESETS, CameraPose, parse_preset
+from rollout.cameras import CameraPose, parse_preset
 from rollout.errors import ParameterError, PortInUseError, TransportError
 from rollout.viewer.buffers import EpisodeLog, RewardSeries, neighbour_step
 from rollout.viewer.camera import CameraRig, Framing
 from rollout.viewer.comparison import Comparison
-from rollout.viewer.find import FindPanel
+from rollout.viewer.controls import WIDGETS, Controls, ViewerCallbacks, fire
 from rollout.viewer.moments import Moment, RunSeries, find_moments
-from rollout.viewer.panels import RewardPanel, RewardView
+from rollout.viewer.panels import RewardView
 from rollout.viewer.playback import LivePlayback, ReplayPlayback, Request
 from rollout.viewer.scene import RobotInfo, RobotScene, robot_info, state_poses
 
 log = logging.getLogger(__name__)
-
-PRESET_LABELS = tuple(p.capitalize() for p in CAMERA_PRESETS)  # "Top", "Side", "Front", "Follow"
-SPEED_MIN, SPEED_MAX = 0.1, 4.0
-
-
-@dataclass(frozen=True)
-class ViewerCallbacks:
-    """What the page's controls ask of the graph. Each is optional: a control without one only acts
-    locally (live) or is disabled. They run on viser's threads (or the caller's, for programmatic
-    GUI changes) and must return quickly: the bridge makes them asynchronous service calls."""
-
-    seek_step: Callable[[int], Any] | None = None
-    """Replay: move the playhead to this step."""
-    set_paused: Callable[[bool], Any] | None = None
-    """Replay: pause (True) or resume (False)."""
-    set_rate: Callable[[float], Any] | None = None
-    """Replay: playback speed, 0.1-4."""
-    set_loop: Callable[[bool], Any] | None = None
-    """Replay: start over at the end."""
-    step: Callable[[int], Any] | None = None
-    """Replay: one recorded step forward (+1) or back (-1), pausing."""
-    seek_episode: Callable[[int, int], Any] | None = None
-    """Replay: start of the next (+1) or previous (-1) episode of an env: (env, direction)."""
-    set_policy_enabled: Callable[[bool], Any] | None = None
-    """Live: switch the policy on or off (the switch is shown only when given)."""
-    page_ready: Callable[[], Any] | None = None
-    """The first page has connected and drawn the scene (called once)."""
-
 
 def check_port(host: str, port: int, what: str = "viewer") -> None:
     """Raise `PortInUseError` when something already listens on host:port (port 0: any free port)."""
@@ -162,7 +133,6 @@ class Viewer:
         self.callbacks = callbacks or ViewerCallbacks()
         self._page_ready_sent = False
         self._lock = threading.RLock()
-        self._local = threading.local()
         self._closed = False
 
         # what we know
@@ -181,7 +151,6 @@ class Viewer:
         self._info_at = 0.0
         self._misfit: str | None = None  # the last reason a State was skipped (logged once)
         self.notices: list[tuple[str, str]] = []  # (title, body) of every notice shown, newest last
-        self._user_seek_at = 0.0
 
         self.scene = RobotScene(server.scene, max_envs=self.max_envs, trail_length=self.trail_length)
         self.scene.on_env_click(self.select_env)  # a robot clicked in the page
@@ -193,8 +162,11 @@ class Viewer:
         self._seen_clients: set[int] = set()
         self._policy_available = True
 
-        self._build_gui()
-        self.compare = Comparison(server.scene, self.compare_markdown, max_envs=self.max_envs)
+        self.controls = Controls(
+            server.gui, self, trails=self.trail_length > 0, plot_points=self.plot_points,
+            plot_window=self.plot_window, policy_switch=self.callbacks.set_policy_enabled is not None,
+        )  # fmt: skip
+        self.compare = Comparison(server.scene, self.controls.compare_markdown, max_envs=self.max_envs)
         server.on_client_connect(self._on_client_connect)
 
     # ------------------------------------------------------------------ lifetime
@@ -240,84 +212,22 @@ class Viewer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ GUI
-
-    @contextlib.contextmanager
-    def _internal(self) -> Iterator[None]:
-        """GUI values set by the viewer itself: their callbacks must not report user actions."""
-        depth = getattr(self._local, "depth", 0)
-        self._local.depth = depth + 1
-        try:
-            yield
-        finally:
-            self._local.depth = depth
+    def __getattr__(self, name: str) -> Any:
+        """The page's widgets by name (`viewer.step_slider`, `viewer.play_button`, ...: `Controls`)."""
+        controls = self.__dict__.get("controls")
+        if controls is None or name not in WIDGETS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(controls, name)
 
     def _is_internal(self) -> bool:
-        return getattr(self._local, "depth", 0) > 0
+        """The GUI value being set is the viewer's own, not a user's."""
+        return self.controls.is_internal()
 
-    def _build_gui(self) -> None:
-        gui = self.server.gui
-        self.info_markdown = gui.add_markdown("*waiting for the robot description…*")
-        self.compare_markdown = gui.add_markdown("", visible=False)  # Compare's summary, at the top
-        with gui.add_folder("Playback"):
-            self.step_slider = gui.add_slider("Step", min=0, max=1, step=1, initial_value=0)
-            # live until a Timeline or PlaybackStatus is seen (then Play / Pause)
-            self.play_button = gui.add_button("Pause view", icon=self._icon("PLAYER_PAUSE"))
-            self.step_buttons = gui.add_button_group("Step", ["-1", "+1"])
-            self.episode_buttons = gui.add_button_group("Episode", ["previous", "next"])
-            self.speed_slider = gui.add_slider(
-                "Speed", min=SPEED_MIN, max=SPEED_MAX, step=0.1, initial_value=1.0, disabled=True
-            )
-            self.loop_checkbox = gui.add_checkbox("Loop", initial_value=False, disabled=True)
-        with gui.add_folder("View"):
-            self.env_number = gui.add_number("Env", initial_value=0, min=0, max=0, step=1)
-            self.follow_checkbox = gui.add_checkbox("Follow env", initial_value=False)
-            self.camera_buttons = gui.add_button_group("Camera", list(PRESET_LABELS))
-            self.trails_checkbox = gui.add_checkbox("Trails", initial_value=self.trail_length > 0)
-            self.ghost_checkbox = gui.add_checkbox("Show B (ghost)", initial_value=True, visible=False)
-        with gui.add_folder("Find") as find_folder:
-            self.find = FindPanel(gui, find_folder, on_pick=self.show_moment, on_scope=self._update_find)
-        with gui.add_folder("Policy", visible=self.callbacks.set_policy_enabled is not None) as self.policy_folder:
-            self.policy_checkbox = gui.add_checkbox("Policy enabled", initial_value=True)
-        with gui.add_folder("Rewards"):
-            self.rewards = RewardPanel(gui, plot_points=self.plot_points, plot_window=self.plot_window)
-            self.rewards_markdown, self.rewards_plot = self.rewards.markdown, self.rewards.plot
-
-        self.step_slider.on_update(self._on_slider)
-        self.play_button.on_click(self._on_play)
-        self.step_buttons.on_click(self._on_step_button)
-        self.episode_buttons.on_click(self._on_episode_button)
-        self.speed_slider.on_update(self._on_speed)
-        self.loop_checkbox.on_update(self._on_loop)
-        self.env_number.on_update(self._on_env)
-        self.follow_checkbox.on_update(self._on_follow)
-        self.camera_buttons.on_click(self._on_camera_button)
-        self.trails_checkbox.on_update(self._on_trails)
-        self.ghost_checkbox.on_update(self._on_ghost)
-        self.policy_checkbox.on_update(self._on_policy)
-
-    @staticmethod
-    def _icon(name: str) -> Any:
-        import viser
-
-        return getattr(viser.Icon, name, None)
-
-    @staticmethod
-    def _fire(cb: Callable[..., Any] | None, *args: Any) -> bool:
-        """Report a user action; False when no callback is set."""
-        if cb is None:
-            return False
-        try:
-            cb(*args)
-        except Exception:  # a failing callback must not break the page
-            log.exception("viewer: the %s callback failed", getattr(cb, "__name__", "a"))
-        return True
-
-    # -- GUI callbacks (viser threads, or the caller's for programmatic changes)
+    # -- what the user looks at
 
     @property
     def selected_env(self) -> int:
-        e = round(self.env_number.value)
+        e = round(self.controls.env_number.value)
         return min(max(e, 0), max(self._num_envs - 1, 0))
 
     @property
@@ -325,21 +235,6 @@ class Viewer:
         """The scene slot of the selected env (0 while it is not drawn)."""
         slot = self.scene.slot_of(self.selected_env)
         return 0 if slot is None else slot
-
-    def _on_slider(self, event: Any) -> None:
-        if self._is_internal():
-            return
-        self._user_seek_at = time.monotonic()
-        self.seek(round(event.target.value))
-
-    def _on_play(self, event: Any) -> None:
-        self.set_paused(not self.paused)
-
-    def _on_step_button(self, event: Any) -> None:
-        self.step_by(1 if event.target.value == "+1" else -1)
-
-    def _on_episode_button(self, event: Any) -> None:
-        self.seek_episode(1 if event.target.value == "next" else -1)
 
     # -- what the controls do: `playback` decides (live: the kept states; replay: the replay node)
 
@@ -370,57 +265,33 @@ class Viewer:
 
     def _fire_all(self, requests: Sequence[Request]) -> None:
         for cb, args in requests:
-            self._fire(cb, *args)
-
-    def _on_speed(self, event: Any) -> None:
-        if self._is_internal():
-            return
-        rate = float(min(max(event.target.value, SPEED_MIN), SPEED_MAX))
-        self._fire(self.callbacks.set_rate, round(rate, 3))
-
-    def _on_loop(self, event: Any) -> None:
-        if self._is_internal():
-            return
-        self._fire(self.callbacks.set_loop, bool(event.target.value))
-
-    def _on_policy(self, event: Any) -> None:
-        if self._is_internal():
-            return
-        self._fire(self.callbacks.set_policy_enabled, bool(event.target.value))
-
-    def _on_env(self, event: Any) -> None:
-        if not self._is_internal():
-            self.select_env(round(event.target.value))
+            fire(cb, *args)
 
     def select_env(self, env: int) -> None:
         """Show env `env` (clamped to the run's) in the table, plot, label, Find and follow; an
         env that is not drawn is drawn in place of another (`RobotScene.show_env`)."""
         with self._lock:
             env = min(max(int(env), 0), max(self._num_envs - 1, 0))
-            if self.env_number.value != env:
-                with self._internal():
-                    self.env_number.value = env
+            self.controls.set_env(env)
             if self.robot is not None and self.scene.slot_of(env) is None:
                 self._draw_too(env)
-            self.rewards.invalidate()
+            self.controls.rewards.invalidate()
             if self.scene.has_drawn:
                 self.scene.label(env)
                 self._update_rewards()
-                if self.follow_checkbox.value:
+                if self.controls.follow_checkbox.value:
                     self._follow(force=True)
-            if not self.find.scope_all:
+            if not self.controls.find.scope_all:
                 self._update_find()
 
     def show_moment(self, moment: Moment) -> None:
         """Select the moment's env, point the view at it and move the playhead to its step."""
         with self._lock:
             self.select_env(moment.env)  # drawn now if it was not
-            if not self.follow_checkbox.value:
-                with self._internal():
-                    self.follow_checkbox.value = True
+            self.controls.follow()
             if self.scene.has_drawn:
                 self._apply_camera(self.cameras.preset or "follow")
-            self._user_seek_at = 0.0  # the slider follows the seek
+            self.controls.release_slider()  # the slider follows the seek
         self.seek(moment.step)
 
     def _update_find(self) -> None:
@@ -428,29 +299,26 @@ class Viewer:
         with self._lock:
             if self._run is None:
                 return
-            if self.find.scope_all:
+            if self.controls.find.scope_all:
                 env, where = None, f"all {self._run.num_envs} envs"
             else:
                 env, where = self.selected_env, f"env {self.selected_env}"
-            self.find.show(find_moments(self._run, env), where)
+            self.controls.find.show(find_moments(self._run, env), where)
 
-    def _on_follow(self, event: Any) -> None:
-        if self._is_internal():
-            return
+    def _following(self, on: bool) -> None:
+        """The user ticked (or cleared) "Follow env": point the camera at the selected env."""
         with self._lock:
-            if event.target.value and self.scene.has_drawn:
+            if on and self.scene.has_drawn:
                 self._apply_camera(self.cameras.preset or "follow")
 
-    def _on_camera_button(self, event: Any) -> None:
-        self.apply_camera(str(event.target.value))
-
-    def _on_trails(self, event: Any) -> None:
+    def show_trails(self, on: bool) -> None:
         with self._lock:
-            self.scene.show_trails(bool(event.target.value))
+            self.scene.show_trails(bool(on))
 
-    def _on_ghost(self, event: Any) -> None:
+    def show_ghost(self, on: bool) -> None:
+        """Compare: draw B's ghost (True) or hide it."""
         with self._lock:
-            self.compare.show(bool(event.target.value))
+            self.compare.show(bool(on))
 
     def _on_client_connect(self, client: Any) -> None:
         # a new page starts where the others look: move it as soon as it reports its camera
@@ -462,7 +330,7 @@ class Viewer:
                     self._seen_clients.add(client.client_id)
                     self._set_client_camera(client)
             if ready:  # the page reports its camera once it renders: it has the scene
-                self._fire(self.callbacks.page_ready)
+                fire(self.callbacks.page_ready)
 
         client.camera.on_update(first_camera)
 
@@ -475,7 +343,7 @@ class Viewer:
     def policy_available(self, available: bool) -> None:
         with self._lock:
             self._policy_available = bool(available)
-            self.policy_folder.visible = self._policy_visible()
+            self.controls.policy_folder.visible = self._policy_visible()
 
     def _policy_visible(self) -> bool:
         return self.callbacks.set_policy_enabled is not None and self._policy_available and self.playback.policy_switch
@@ -523,26 +391,7 @@ class Viewer:
 
     def _set_paused_ui(self, paused: bool) -> None:
         self.paused = paused
-        self.play_button.label = self.playback.button_label(paused)
-        self.play_button.icon = self._icon("PLAYER_PLAY" if paused else "PLAYER_PAUSE")
-
-    def _set_slider_range(self, lo: int, hi: int) -> None:
-        hi = max(hi, lo + 1)  # a slider needs min < max
-        s = self.step_slider
-        with self._internal():
-            if s.max != hi:
-                if hi < s.min:
-                    s.min = lo
-                s.max = hi
-            if s.min != lo:
-                s.min = lo
-
-    def _set_slider_value(self, step: int) -> None:
-        if time.monotonic() - self._user_seek_at < 0.5:  # the user is dragging it
-            return
-        s = self.step_slider
-        with self._internal():
-            s.value = min(max(step, s.min), s.max)
+        self.controls.show_paused(paused, self.playback.button_label(paused))
 
     def _enter_replay(self) -> ReplayPlayback:
         """What feeds the page is a replay: its controls go to the replay node from now on."""
@@ -551,10 +400,7 @@ class Viewer:
         self.playback = replay = ReplayPlayback(self)
         self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(self.scene.num_drawn))
         self.episodes.clear()
-        with self._internal():
-            self.speed_slider.disabled = self.callbacks.set_rate is None
-            self.loop_checkbox.disabled = self.callbacks.set_loop is None
-            self.policy_folder.visible = False
+        self.controls.enter_replay(self.callbacks)
         self._set_paused_ui(self.paused)
         self._update_info()
         return replay
@@ -625,7 +471,7 @@ class Viewer:
 
     def _run_restarted(self) -> None:
         """Live: the run started over (a new sim with the same robot); the playback kept nothing."""
-        self.rewards.invalidate()
+        self.controls.rewards.invalidate()
         self._ended = None
         if self.scene.trails is not None:
             self.scene.trails.clear()
@@ -664,8 +510,8 @@ class Viewer:
             self.compare.show_summary(self._run, self._label_a())
             if steps.size:
                 self._first_step, replay.last_step = int(steps.min()), int(steps.max())
-                self._set_slider_range(self._first_step, replay.last_step)
-            self.rewards.invalidate()
+                self.controls.set_step_range(self._first_step, replay.last_step)
+            self.controls.rewards.invalidate()
             self._update_rewards()
 
     # -- Compare (A/B): B's topics of a replay with compare:=B
@@ -675,8 +521,8 @@ class Viewer:
         with self._lock:
             if self.compare.on_robot(msg) and self.scene.num_drawn:
                 self.compare.layout(self.scene.offsets, self.scene.env_ids)
-                self.compare.show(bool(self.ghost_checkbox.value))
-            self.ghost_checkbox.visible = True
+                self.compare.show(bool(self.controls.ghost_checkbox.value))
+            self.controls.ghost_checkbox.visible = True
             self.compare.show_summary(self._run, self._label_a())
 
     def on_compare_state(self, msg: Any) -> None:
@@ -691,7 +537,7 @@ class Viewer:
         with self._lock:
             self.compare.on_timeline(msg)
             self.compare.show_summary(self._run, self._label_a())
-            self.rewards.invalidate()
+            self.controls.rewards.invalidate()
             self._update_rewards()
 
     def _label_a(self) -> str:
@@ -708,13 +554,9 @@ class Viewer:
             lo, hi = int(msg.first_step), int(msg.last_step)
             if hi >= lo:
                 self._first_step, replay.last_step = lo, hi
-                self._set_slider_range(lo, hi)
-            self._set_slider_value(int(msg.step))
-            with self._internal():
-                self.loop_checkbox.value = bool(msg.loop)
-                rate = float(msg.rate)
-                if SPEED_MIN <= rate <= SPEED_MAX:
-                    self.speed_slider.value = round(rate, 1)
+                self.controls.set_step_range(lo, hi)
+            self.controls.set_step(int(msg.step))
+            self.controls.show_replay(loop=bool(msg.loop), rate=float(msg.rate))
         if ended:
             self.notify("Replay ended", f"Played to step {int(msg.step)}. Press Play to start over.")
 
@@ -743,12 +585,9 @@ class Viewer:
         )
         self.playback.on_scene_built(self.scene)  # live: kept states, series and episodes start again
         self.compare.layout(self.scene.offsets, self.scene.env_ids)  # B's ghost over the envs drawn now
-        self.rewards.invalidate()
+        self.controls.rewards.invalidate()
         self._camera_pending = True
-        with self._internal():
-            self.env_number.max = max(num_envs - 1, 0)
-            if self.env_number.value > num_envs - 1:
-                self.env_number.value = 0
+        self.controls.set_num_envs(num_envs)
 
     def _draw(self, step: int, sim_time: float, poses: np.ndarray) -> None:
         """Move every body of every drawn env to `poses` [>= E, B, 7] (lock held)."""
@@ -756,15 +595,15 @@ class Viewer:
         with self.server.atomic():
             moved = scene.has_drawn and scene.num_drawn > 0
             prev_base = scene.bases[self._slot].copy() if moved else None
-            if scene.draw(step, poses) and self.trails_checkbox.value:
+            if scene.draw(step, poses) and self.controls.trails_checkbox.value:
                 scene.show_trails(True)
             self.shown_step, self._shown_time = step, sim_time
             scene.label(self.selected_env)
-            self._set_slider_value(step)
+            self.controls.set_step(step)
             if self._camera_pending:
                 self._camera_pending = False
                 self._apply_camera(self.cameras.preset or self._initial_preset)
-            elif self.follow_checkbox.value and prev_base is not None:
+            elif self.controls.follow_checkbox.value and prev_base is not None:
                 self._follow(prev_base=prev_base)
             self._update_rewards()
 
@@ -778,9 +617,8 @@ class Viewer:
         name = parse_preset(preset)
         with self._lock:
             self.cameras.preset = name
-            if name == "follow" and not self.follow_checkbox.value:
-                with self._internal():
-                    self.follow_checkbox.value = True
+            if name == "follow":
+                self.controls.follow()
             if not self.scene.has_drawn:
                 self._camera_pending = True
                 return None
@@ -795,7 +633,7 @@ class Viewer:
         sc = self.scene
         assert sc.body_pos is not None
         e = self._slot
-        return Framing(sc.body_pos[:, e], sc.mesh_radius, sc.bases, e, bool(self.follow_checkbox.value))
+        return Framing(sc.body_pos[:, e], sc.mesh_radius, sc.bases, e, bool(self.controls.follow_checkbox.value))
 
     def _apply_camera(self, name: str) -> CameraPose:
         return self.cameras.apply(name, self._framing())
@@ -824,13 +662,13 @@ class Viewer:
             lines.append(f"*{self._ended}; the page stays open*")
         elif (paused := self.playback.paused_line()) is not None:
             lines.append(paused)
-        self.info_markdown.content = "\n\n".join(lines)
+        self.controls.info_markdown.content = "\n\n".join(lines)
 
     def _update_rewards(self) -> None:
         """The reward panel of the selected env at the drawn step (lock held)."""
         if self.shown_step is None:
             return
-        self.rewards.show(
+        self.controls.rewards.show(
             RewardView(
                 step=self.shown_step,
                 sim_time=self._shown_time,
