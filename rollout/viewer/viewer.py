@@ -30,11 +30,7 @@ the bridge draws from one thread while viser runs GUI callbacks on its own.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import io
 import logging
-import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -43,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from rollout.cameras import CameraPose, parse_preset
-from rollout.errors import ParameterError, PortInUseError, TransportError
+from rollout.errors import ParameterError
 from rollout.viewer.buffers import EpisodeLog, RewardSeries, neighbour_step
 from rollout.viewer.camera import CameraRig, Framing
 from rollout.viewer.comparison import Comparison
@@ -51,25 +47,11 @@ from rollout.viewer.controls import WIDGETS, Controls, ViewerCallbacks, fire
 from rollout.viewer.moments import Moment, RunSeries, find_moments
 from rollout.viewer.panels import RewardView
 from rollout.viewer.playback import LivePlayback, ReplayPlayback, Request
-from rollout.viewer.scene import RobotInfo, RobotScene, robot_info, state_poses
+from rollout.viewer.scene import RobotInfo, RobotScene, robot_info, state_misfit, state_poses
+from rollout.viewer.server import check_port as check_port  # re-exported: rollout.viewer.viewer.check_port
+from rollout.viewer.server import notify_pages, start_server, stop_quietly
 
 log = logging.getLogger(__name__)
-
-def check_port(host: str, port: int, what: str = "viewer") -> None:
-    """Raise `PortInUseError` when something already listens on host:port (port 0: any free port)."""
-    if port == 0:
-        return
-    if not 0 < port < 65536:
-        raise TransportError(f"port {port} is not a TCP port (1-65535)")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise PortInUseError(port, what) from None
-            raise TransportError(f"the {what} cannot listen on {host}:{port}: {e.strerror}") from None
 
 
 class Viewer:
@@ -106,23 +88,7 @@ class Viewer:
         if max_envs < 1:
             raise ParameterError(f"max_envs must be at least 1, got {max_envs}")
         self._initial_preset = parse_preset(camera)
-        check_port(host, port)
-        import viser
-
-        from rollout.viewer import origin
-
-        origin.install()  # before viser starts its WebSocket server: other sites' pages are refused
-
-        with contextlib.redirect_stdout(io.StringIO()):  # viser prints a banner; we print one line
-            server = viser.ViserServer(host=host, port=port, label=title, verbose=False)
-        if port and server.get_port() != port:  # taken between our check and viser's bind
-            self._stop_quietly(server)
-            raise PortInUseError(port, "viewer")
-        self.server = server
-        # lit by lights alone (robots are matte, see glb.py): with viser's default environment map
-        # the canvas stays at 5 % opacity until its HDR image is decoded: seconds in software GL
-        server.scene.configure_environment_map(None)
-        server.scene.add_light_hemisphere("/lights/sky", ground_color=(120, 110, 100), intensity=1.0)
+        self.server = server = start_server(host, port, title)
         self.host = host
         self.port = server.get_port()
         self.max_envs = int(max_envs)
@@ -199,12 +165,7 @@ class Viewer:
             if self._closed:
                 return
             self._closed = True
-        self._stop_quietly(self.server)
-
-    @staticmethod
-    def _stop_quietly(server: Any) -> None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            server.stop()
+        stop_quietly(self.server)
 
     def __enter__(self) -> Viewer:  # noqa: PYI034
         return self
@@ -355,12 +316,7 @@ class Viewer:
         with self._lock:
             self.notices.append((title, body))
             del self.notices[:-50]
-            clients = list(self.server.get_clients().values())
-        for client in clients:
-            try:
-                client.add_notification(title, body, auto_close_seconds=seconds, color=color)  # type: ignore[arg-type]
-            except Exception as e:  # noqa: BLE001 -- a page that went away must not break the others
-                log.debug("viewer: notice not shown: %s", e)
+        notify_pages(self.server, title, body, color=color, seconds=seconds)
 
     @property
     def source_name(self) -> str:
@@ -688,15 +644,3 @@ def _all_totals(msg: Any, num_steps: int) -> np.ndarray | None:
     n = int(getattr(msg, "num_envs", 0) or 0)
     total = np.asarray(getattr(msg, "total_all", ()), np.float32)
     return total.reshape(num_steps, n) if n and total.size == num_steps * n else None
-
-
-def state_misfit(msg: Any) -> str | None:
-    """Why a rollout_msgs/State cannot be drawn (its sizes disagree with its arrays), or None."""
-    n, b = int(msg.num_envs), int(msg.num_bodies)
-    if n < 1:
-        return f"num_envs is {n}"
-    if b > 0:
-        have = np.asarray(msg.body_poses).size
-        return None if have == n * b * 7 else f"num_envs {n} x num_bodies {b} x 7 != {have} body_poses values"
-    pos, quat = np.asarray(msg.base_pos).size, np.asarray(msg.base_quat).size
-    return None if (pos, quat) == (n * 3, n * 4) else f"num_envs {n} does not fit {pos} base_pos / {quat} base_quat values"
