@@ -25,6 +25,7 @@ from rollout.viewer.find import FindPanel
 from rollout.viewer.panels import RewardPanel
 
 if TYPE_CHECKING:
+    from rollout.viewer.scene import RobotInfo
     from rollout.viewer.viewer import Viewer
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,13 @@ class Controls:
 
     def is_internal(self) -> bool:
         return getattr(self._local, "depth", 0) > 0
+
+    def show_info(self, robot: RobotInfo, mode: str, drawn: int, note: str | None = None) -> None:
+        """The line at the top: live or replay, the env, how many envs are drawn, the policy; `note` below."""
+        envs = f"{robot.num_envs} envs" + (f" (drawing {drawn})" if drawn < robot.num_envs else "")
+        policy = f" · policy `{robot.policy}`" if robot.policy else ""
+        lines = [f"**{mode}** · `{robot.env}` · {envs} · dt {robot.dt:g} s{policy}"]
+        self.info_markdown.content = "\n\n".join(lines if note is None else [*lines, note])
 
     def show_paused(self, paused: bool, label: str) -> None:
         self.play_button.label = label

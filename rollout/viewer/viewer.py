@@ -40,7 +40,7 @@ import numpy as np
 
 from rollout.cameras import CameraPose, parse_preset
 from rollout.errors import ParameterError
-from rollout.viewer.buffers import EpisodeLog, RewardSeries, neighbour_step
+from rollout.viewer.buffers import EpisodeLog, RewardSeries, neighbour_step, reward_values, timeline_totals
 from rollout.viewer.camera import CameraRig, Framing
 from rollout.viewer.comparison import Comparison
 from rollout.viewer.controls import WIDGETS, Controls, ViewerCallbacks, fire
@@ -435,17 +435,8 @@ class Viewer:
     def on_reward_terms(self, msg: Any) -> None:
         """A `rollout_msgs/RewardTerms`: the table of the selected env, and the live plot."""
         step = int(msg.step)
-        total = np.asarray(msg.total, np.float32)
         with self._lock:
-            names = self.robot.term_names if self.robot else tuple(t.name for t in msg.terms)
-            by_name = {t.name: np.asarray(t.value, np.float32) for t in msg.terms}
-            n = total.size
-            terms = (
-                np.stack([by_name.get(k, np.full(n, np.nan, np.float32)) for k in names])
-                if names
-                else np.zeros((0, n), np.float32)
-            )
-            values = np.concatenate([total[None], terms]) if terms.size or n else np.zeros((1, 0), np.float32)
+            total, terms, values = reward_values(msg, self.robot.term_names if self.robot else None)
             self._last_terms = (step, values)
             self.playback.on_terms(step, total, terms)
             if self.shown_step == step:
@@ -458,7 +449,7 @@ class Viewer:
             steps = np.asarray(msg.steps, np.int64)
             self.series.set_timeline(
                 steps, list(msg.term_names), np.asarray(msg.env_ids), np.asarray(msg.total), np.asarray(msg.terms),
-                np.asarray(msg.total_mean), np.asarray(msg.terms_mean), _all_totals(msg, steps.size),
+                np.asarray(msg.total_mean), np.asarray(msg.terms_mean), timeline_totals(msg, steps.size),
             )  # fmt: skip
             self.episodes.set(np.asarray(msg.episode_steps), np.asarray(msg.episode_envs))
             self._run = RunSeries.from_timeline(msg)
@@ -605,20 +596,11 @@ class Viewer:
     # ------------------------------------------------------------------ text and plot
 
     def _update_info(self) -> None:
-        r = self.robot
-        if r is None:
+        if self.robot is None:
             return
-        mode = self.playback.mode
-        drawn = self.scene.num_drawn
-        envs = f"{r.num_envs} envs" + (f" (drawing {drawn})" if drawn < r.num_envs else "")
-        policy = f" · policy `{r.policy}`" if r.policy else ""
         self._info_at = time.monotonic()
-        lines = [f"**{mode}** · `{r.env}` · {envs} · dt {r.dt:g} s{policy}"]
-        if self._ended is not None:
-            lines.append(f"*{self._ended}; the page stays open*")
-        elif (paused := self.playback.paused_line()) is not None:
-            lines.append(paused)
-        self.controls.info_markdown.content = "\n\n".join(lines)
+        note = f"*{self._ended}; the page stays open*" if self._ended is not None else self.playback.paused_line()
+        self.controls.show_info(self.robot, self.playback.mode, self.scene.num_drawn, note)
 
     def _update_rewards(self) -> None:
         """The reward panel of the selected env at the drawn step (lock held)."""
@@ -638,9 +620,3 @@ class Viewer:
             )
         )
 
-
-def _all_totals(msg: Any, num_steps: int) -> np.ndarray | None:
-    """A Timeline's every-env totals [S, N], or None when it has none."""
-    n = int(getattr(msg, "num_envs", 0) or 0)
-    total = np.asarray(getattr(msg, "total_all", ()), np.float32)
-    return total.reshape(num_steps, n) if n and total.size == num_steps * n else None
