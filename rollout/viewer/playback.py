@@ -180,9 +180,19 @@ class ReplayPlayback:
     def paused_line(self) -> str | None:
         return None
 
-    def report_finished(self, finished: bool) -> bool:
-        """The player's `finished` flag; True when it has just finished."""
+    def on_status(self, msg: Any) -> bool:
+        """A `rollout_msgs/PlaybackStatus`: paused, range, step, loop and rate as the player reports
+        them; True when it has just played the last message."""
+        v = self._v
+        finished = bool(msg.finished)
         ended, self.finished = finished and not self.finished, finished
+        v._set_paused_ui(bool(msg.paused) or finished)
+        lo, hi = int(msg.first_step), int(msg.last_step)
+        if hi >= lo:
+            v._first_step, self.last_step = lo, hi
+            v.controls.set_step_range(lo, hi)
+        v.controls.set_step(int(msg.step))
+        v.controls.show_replay(loop=bool(msg.loop), rate=float(msg.rate))
         return ended
 
     # -- what arrives: the replay node sends the whole run's series (Timeline) and seeks itself

@@ -44,7 +44,7 @@ from rollout.viewer.buffers import EpisodeLog, RewardSeries, neighbour_step, rew
 from rollout.viewer.camera import CameraRig, Framing
 from rollout.viewer.comparison import Comparison
 from rollout.viewer.controls import WIDGETS, Controls, ViewerCallbacks, fire
-from rollout.viewer.moments import Moment, RunSeries, find_moments
+from rollout.viewer.moments import Moment, RunSeries
 from rollout.viewer.panels import RewardView
 from rollout.viewer.playback import LivePlayback, ReplayPlayback, Request
 from rollout.viewer.scene import RobotInfo, RobotScene, robot_info, state_misfit, state_poses
@@ -258,13 +258,8 @@ class Viewer:
     def _update_find(self) -> None:
         """List the moments of the selected env (or of every env) in the Find panel."""
         with self._lock:
-            if self._run is None:
-                return
-            if self.controls.find.scope_all:
-                env, where = None, f"all {self._run.num_envs} envs"
-            else:
-                env, where = self.selected_env, f"env {self.selected_env}"
-            self.controls.find.show(find_moments(self._run, env), where)
+            if self._run is not None:
+                self.controls.find.show_run(self._run, self.selected_env)
 
     def _following(self, on: bool) -> None:
         """The user ticked (or cleared) "Follow env": point the camera at the selected env."""
@@ -304,10 +299,8 @@ class Viewer:
     def policy_available(self, available: bool) -> None:
         with self._lock:
             self._policy_available = bool(available)
-            self.controls.policy_folder.visible = self._policy_visible()
-
-    def _policy_visible(self) -> bool:
-        return self.callbacks.set_policy_enabled is not None and self._policy_available and self.playback.policy_switch
+            shown = self.callbacks.set_policy_enabled is not None and self.playback.policy_switch
+            self.controls.policy_folder.visible = shown and self._policy_available
 
     # -- notices
 
@@ -492,18 +485,8 @@ class Viewer:
 
     def on_status(self, msg: Any) -> None:
         """A `rollout_msgs/PlaybackStatus` (replay): paused, speed, loop and range as the player reports them."""
-        ended = False
         with self._lock:
-            replay = self._enter_replay()
-            finished = bool(msg.finished)
-            ended = replay.report_finished(finished)
-            self._set_paused_ui(bool(msg.paused) or finished)
-            lo, hi = int(msg.first_step), int(msg.last_step)
-            if hi >= lo:
-                self._first_step, replay.last_step = lo, hi
-                self.controls.set_step_range(lo, hi)
-            self.controls.set_step(int(msg.step))
-            self.controls.show_replay(loop=bool(msg.loop), rate=float(msg.rate))
+            ended = self._enter_replay().on_status(msg)
         if ended:
             self.notify("Replay ended", f"Played to step {int(msg.step)}. Press Play to start over.")
 
