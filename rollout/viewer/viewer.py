@@ -22,7 +22,7 @@ chosen once, when the first Timeline or PlaybackStatus says a replay feeds the p
 
 Parts, each in its own module: the 3D scene (`rollout.viewer.scene.RobotScene`, `viewer.scene`:
 one batched mesh per body, one instance per env; clicking a robot selects its env), the camera
-(`camera.CameraRig`), the reward table and plot (`panels.RewardPanel`), the Find panel
+(`camera.PageCamera`), the reward table and plot (`panels.RewardPanel`), the Find panel
 (`find.FindPanel` over `moments.find_moments`), Compare's B (`comparison.Comparison`: a ghost,
 B's series, the summary). Cross-origin pages are refused by `rollout.viewer.origin`. Thread-safe:
 the bridge draws from one thread while viser runs GUI callbacks on its own.
@@ -41,7 +41,7 @@ import numpy as np
 from rollout.cameras import CameraPose, parse_preset
 from rollout.errors import ParameterError
 from rollout.viewer.buffers import EpisodeLog, RewardSeries, neighbour_step, reward_values, timeline_totals
-from rollout.viewer.camera import CameraRig, Framing
+from rollout.viewer.camera import Framing, PageCamera
 from rollout.viewer.comparison import Comparison
 from rollout.viewer.controls import WIDGETS, Controls, ViewerCallbacks, fire
 from rollout.viewer.moments import Moment, RunSeries
@@ -87,7 +87,7 @@ class Viewer:
     ) -> None:
         if max_envs < 1:
             raise ParameterError(f"max_envs must be at least 1, got {max_envs}")
-        self._initial_preset = parse_preset(camera)
+        initial_preset = parse_preset(camera)  # a wrong name fails before the server starts
         self.server = server = start_server(host, port, title)
         self.host = host
         self.port = server.get_port()
@@ -123,9 +123,7 @@ class Viewer:
         self._run: RunSeries | None = None  # a replay's whole run, for the Find panel
         self.series = RewardSeries()
         self.episodes = EpisodeLog()
-        self.cameras = CameraRig(server)
-        self._camera_pending = True
-        self._seen_clients: set[int] = set()
+        self.cameras = PageCamera(server, self._framing, initial=initial_preset)
         self._policy_available = True
 
         self.controls = Controls(
@@ -241,7 +239,7 @@ class Viewer:
                 self.scene.label(env)
                 self._update_rewards()
                 if self.controls.follow_checkbox.value:
-                    self._follow(force=True)
+                    self.cameras.follow(force=True)
             if not self.controls.find.scope_all:
                 self._update_find()
 
@@ -250,8 +248,7 @@ class Viewer:
         with self._lock:
             self.select_env(moment.env)  # drawn now if it was not
             self.controls.follow()
-            if self.scene.has_drawn:
-                self._apply_camera(self.cameras.preset or "follow")
+            self.cameras.show(self.cameras.preset or "follow")
             self.controls.release_slider()  # the slider follows the seek
         self.seek(moment.step)
 
@@ -264,8 +261,8 @@ class Viewer:
     def _following(self, on: bool) -> None:
         """The user ticked (or cleared) "Follow env": point the camera at the selected env."""
         with self._lock:
-            if on and self.scene.has_drawn:
-                self._apply_camera(self.cameras.preset or "follow")
+            if on:
+                self.cameras.show(self.cameras.preset or "follow")
 
     def show_trails(self, on: bool) -> None:
         with self._lock:
@@ -282,9 +279,7 @@ class Viewer:
             with self._lock:
                 ready = not self._page_ready_sent and self.scene.has_drawn
                 self._page_ready_sent = self._page_ready_sent or ready
-                if client.client_id not in self._seen_clients and self.camera is not None:
-                    self._seen_clients.add(client.client_id)
-                    self._set_client_camera(client)
+                self.cameras.greet(client)
             if ready:  # the page reports its camera once it renders: it has the scene
                 fire(self.callbacks.page_ready)
 
@@ -516,7 +511,7 @@ class Viewer:
         self.playback.on_scene_built(self.scene)  # live: kept states, series and episodes start again
         self.compare.layout(self.scene.offsets, self.scene.env_ids)  # B's ghost over the envs drawn now
         self.controls.rewards.invalidate()
-        self._camera_pending = True
+        self.cameras.pending = True
         self.controls.set_num_envs(num_envs)
 
     def _draw(self, step: int, sim_time: float, poses: np.ndarray) -> None:
@@ -530,11 +525,7 @@ class Viewer:
             self.shown_step, self._shown_time = step, sim_time
             scene.label(self.selected_env)
             self.controls.set_step(step)
-            if self._camera_pending:
-                self._camera_pending = False
-                self._apply_camera(self.cameras.preset or self._initial_preset)
-            elif self.controls.follow_checkbox.value and prev_base is not None:
-                self._follow(prev_base=prev_base)
+            self.cameras.drawn(prev_base)  # the preset waiting for a state, or following the env
             self._update_rewards()
 
     # ------------------------------------------------------------------ camera
@@ -546,35 +537,22 @@ class Viewer:
         first state (it is then applied when one arrives)."""
         name = parse_preset(preset)
         with self._lock:
-            self.cameras.preset = name
             if name == "follow":
                 self.controls.follow()
-            if not self.scene.has_drawn:
-                self._camera_pending = True
-                return None
-            return self._apply_camera(name)
+            return self.cameras.choose(name)
 
     @property
     def camera(self) -> CameraPose | None:
         """The view last applied to the pages."""
         return self.cameras.pose
 
-    def _framing(self) -> Framing:
+    def _framing(self) -> Framing | None:
+        """What the camera fits: the selected env's bodies and every drawn base (None: nothing drawn)."""
         sc = self.scene
-        assert sc.body_pos is not None
+        if not sc.has_drawn or sc.body_pos is None:
+            return None
         e = self._slot
         return Framing(sc.body_pos[:, e], sc.mesh_radius, sc.bases, e, bool(self.controls.follow_checkbox.value))
-
-    def _apply_camera(self, name: str) -> CameraPose:
-        return self.cameras.apply(name, self._framing())
-
-    def _set_client_camera(self, client: Any) -> None:
-        if self.scene.has_drawn:
-            self.cameras.to_client(client, self._framing())
-
-    def _follow(self, prev_base: np.ndarray | None = None, *, force: bool = False) -> None:
-        if self.scene.has_drawn:
-            self.cameras.follow(self.scene.bases[self._slot], prev_base, force=force)
 
     # ------------------------------------------------------------------ text and plot
 
