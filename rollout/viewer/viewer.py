@@ -20,12 +20,13 @@ seen and pausing, scrubbing and stepping act on the viewer's own history of rece
 replay they go to the replay node through the callbacks (`playback.LivePlayback`, `ReplayPlayback`:
 chosen once, when the first Timeline or PlaybackStatus says a replay feeds the page).
 
-Parts, each in its own module: the 3D scene (`rollout.viewer.scene.RobotScene`, `viewer.scene`:
-one batched mesh per body, one instance per env; clicking a robot selects its env), the camera
-(`camera.PageCamera`), the reward table and plot (`panels.RewardPanel`), the Find panel
-(`find.FindPanel` over `moments.find_moments`), Compare's B (`comparison.Comparison`: a ghost,
-B's series, the summary). Cross-origin pages are refused by `rollout.viewer.origin`. Thread-safe:
-the bridge draws from one thread while viser runs GUI callbacks on its own.
+Parts, each in its own module: the viser server (`server`), the 3D scene (`scene.RobotScene`,
+`viewer.scene`: one batched mesh per body, one instance per env; clicking a robot selects its env),
+the camera (`camera.PageCamera`), the GUI (`controls.Controls`: its widgets are also `viewer.step_slider`
+etc.), the reward table and plot (`panels.RewardPanel`), the Find panel (`find.FindPanel` over
+`moments.find_moments`), Compare's B (`comparison.Comparison`: a ghost, B's series, the summary),
+live versus replay (`playback`). Cross-origin pages are refused by `rollout.viewer.origin`.
+Thread-safe: the bridge draws from one thread while viser runs GUI callbacks on its own.
 """
 
 from __future__ import annotations
