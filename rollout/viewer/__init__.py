@@ -7,7 +7,9 @@ viewer.on_robot(robot_description); viewer.on_state(state)
 
 from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, Trails, instance_transforms, neighbour_step
 from rollout.viewer.scene import RobotInfo, RobotScene
-from rollout.viewer.viewer import PRESET_LABELS, Viewer, ViewerCallbacks, check_port
+from rollout.viewer.controls import PRESET_LABELS, ViewerCallbacks
+from rollout.viewer.server import check_port
+from rollout.viewer.viewer import Viewer
 
 __all__ = [
     "PRESET_LABELS",

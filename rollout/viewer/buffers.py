@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -421,3 +422,26 @@ class EpisodeLog:
             return int(later[0]) if later.size else None
         earlier = starts[starts < current]
         return int(earlier[-1]) if earlier.size else None
+
+
+def reward_values(msg: Any, names: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A rollout_msgs/RewardTerms as arrays: total [N], the terms `names` [K, N] in that order (NaN
+    for one it lacks; None: the message's own) and both stacked [K + 1, N]."""
+    total = np.asarray(msg.total, np.float32)
+    names = tuple(t.name for t in msg.terms) if names is None else names
+    by_name = {t.name: np.asarray(t.value, np.float32) for t in msg.terms}
+    n = total.size
+    terms = (
+        np.stack([by_name.get(k, np.full(n, np.nan, np.float32)) for k in names])
+        if names
+        else np.zeros((0, n), np.float32)
+    )
+    values = np.concatenate([total[None], terms]) if terms.size or n else np.zeros((1, 0), np.float32)
+    return total, terms, values
+
+
+def timeline_totals(msg: Any, num_steps: int) -> np.ndarray | None:
+    """A Timeline's every-env totals [S, N], or None when it has none."""
+    n = int(getattr(msg, "num_envs", 0) or 0)
+    total = np.asarray(getattr(msg, "total_all", ()), np.float32)
+    return total.reshape(num_steps, n) if n and total.size == num_steps * n else None

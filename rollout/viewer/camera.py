@@ -4,6 +4,8 @@
     rig.apply("side", framing)          # the view on every page (and for pages still to come)
     rig.to_client(client, framing)      # one page, fitted to its own field of view and shape
     rig.follow(base, prev_base)         # translate every page's camera with a followed base
+    cam = PageCamera(server, framing=lambda: framing_or_none, initial="side")   # the Viewer's
+    cam.choose("top"); cam.drawn(prev_base); cam.follow(force=True); cam.greet(client)
 
 `Framing` is what the fit needs from the scene: the selected env's bodies and every drawn base.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,3 +111,57 @@ class CameraRig:
                 cam.position = np.asarray(cam.position) + delta  # look_at moves with it
             except AssertionError:
                 continue
+
+
+class PageCamera:
+    """The Viewer's camera: a preset fitted to what `framing()` says is drawn (None before the
+    first state), applied once a state is drawn, then moved along with a followed env."""
+
+    def __init__(self, server: Any, framing: Callable[[], Framing | None], *, initial: str) -> None:
+        self.rig = CameraRig(server)
+        self._framing = framing
+        self.initial = initial  # the preset for the first state
+        self.pending = True  # a preset waits for the next drawn state
+        self._greeted: set[int] = set()
+
+    @property
+    def pose(self) -> CameraPose | None:
+        return self.rig.pose
+
+    @property
+    def preset(self) -> str | None:
+        return self.rig.preset
+
+    def choose(self, name: str) -> CameraPose | None:
+        """Show `name` on every page now, or once a state is drawn (then None)."""
+        self.rig.preset = name
+        pose = self.show(name)
+        if pose is None:
+            self.pending = True
+        return pose
+
+    def show(self, name: str) -> CameraPose | None:
+        """Show `name` on every page if a state is drawn."""
+        f = self._framing()
+        return None if f is None else self.rig.apply(name, f)
+
+    def drawn(self, prev_base: np.ndarray | None) -> None:
+        """A state was drawn (the selected env's base was `prev_base` before it, if drawn then)."""
+        if self.pending:
+            self.pending = False
+            self.show(self.preset or self.initial)
+        elif prev_base is not None and (f := self._framing()) is not None and f.follow:
+            self.rig.follow(f.bases[f.env], prev_base)
+
+    def follow(self, *, force: bool = False) -> None:
+        """Onto the selected env (`force`) or along with it."""
+        if (f := self._framing()) is not None:
+            self.rig.follow(f.bases[f.env], None, force=force)
+
+    def greet(self, client: Any) -> None:
+        """A page that has just reported its camera for the first time starts where the others look."""
+        if client.client_id in self._greeted or self.pose is None:
+            return
+        self._greeted.add(client.client_id)
+        if (f := self._framing()) is not None:
+            self.rig.to_client(client, f)

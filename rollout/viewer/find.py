@@ -4,6 +4,7 @@ each; a click calls `on_pick(moment)` (the viewer seeks there and selects the en
     with server.gui.add_folder("Find") as folder:
         panel = FindPanel(server.gui, folder, on_pick=viewer.show_moment, on_scope=...)
     panel.show(moments, "env 3")                                 # again when the scope changes
+    panel.show_run(run, selected_env=3)                          # the moments of `run` in the scope set
     panel.scope_all                                              # the "all envs" choice is set
 
 It only shows what it is given; the Viewer decides when (a Timeline, another env, another scope).
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rollout.viewer.moments import Moment
+from rollout.viewer.moments import Moment, RunSeries, find_moments
 
 SCOPES = ("selected env", "all envs")
 
@@ -37,6 +38,13 @@ class FindPanel:
     @property
     def scope_all(self) -> bool:
         return self.scope.value == SCOPES[1]
+
+    def show_run(self, run: RunSeries, selected_env: int) -> None:
+        """The moments of `run` in the selected env, or in every env when that scope is chosen."""
+        if self.scope_all:
+            self.show(find_moments(run, None), f"all {run.num_envs} envs")
+        else:
+            self.show(find_moments(run, selected_env), f"env {selected_env}")
 
     def show(self, moments: Sequence[Moment], where: str) -> None:
         """List `moments` (found in `where`, e.g. "env 3" or "all 16 envs"); no-op if unchanged."""

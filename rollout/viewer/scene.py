@@ -335,3 +335,15 @@ def robot_meshes(model: tuple[str, str], num_bodies: int) -> list[Any] | None:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in name) or "body"
+
+
+def state_misfit(msg: Any) -> str | None:
+    """Why a rollout_msgs/State cannot be drawn (its sizes disagree with its arrays), or None."""
+    n, b = int(msg.num_envs), int(msg.num_bodies)
+    if n < 1:
+        return f"num_envs is {n}"
+    if b > 0:
+        have = np.asarray(msg.body_poses).size
+        return None if have == n * b * 7 else f"num_envs {n} x num_bodies {b} x 7 != {have} body_poses values"
+    pos, quat = np.asarray(msg.base_pos).size, np.asarray(msg.base_quat).size
+    return None if (pos, quat) == (n * 3, n * 4) else f"num_envs {n} does not fit {pos} base_pos / {quat} base_quat values"

@@ -17,86 +17,42 @@
 No middleware here: `nodes/viser_bridge.py` feeds it from topics and turns its callbacks into
 service calls. Live (no Timeline or PlaybackStatus seen), the timeline slider grows with the steps
 seen and pausing, scrubbing and stepping act on the viewer's own history of recent states; on a
-replay they go to the replay node through the callbacks.
+replay they go to the replay node through the callbacks (`playback.LivePlayback`, `ReplayPlayback`:
+chosen once, when the first Timeline or PlaybackStatus says a replay feeds the page).
 
-Parts, each in its own module: the 3D scene (`rollout.viewer.scene.RobotScene`, `viewer.scene`:
-one batched mesh per body, one instance per env; clicking a robot selects its env), the camera
-(`camera.CameraRig`), the reward table and plot (`panels.RewardPanel`), the Find panel
-(`find.FindPanel` over `moments.find_moments`), Compare's B (`comparison.Comparison`: a ghost,
-B's series, the summary). Cross-origin pages are refused by `rollout.viewer.origin`. Thread-safe:
-the bridge draws from one thread while viser runs GUI callbacks on its own.
+Parts, each in its own module: the viser server (`server`), the 3D scene (`scene.RobotScene`,
+`viewer.scene`: one batched mesh per body, one instance per env; clicking a robot selects its env),
+the camera (`camera.PageCamera`), the GUI (`controls.Controls`: its widgets are also `viewer.step_slider`
+etc.), the reward table and plot (`panels.RewardPanel`), the Find panel (`find.FindPanel` over
+`moments.find_moments`), Compare's B (`comparison.Comparison`: a ghost, B's series, the summary),
+live versus replay (`playback`). Cross-origin pages are refused by `rollout.viewer.origin`.
+Thread-safe: the bridge draws from one thread while viser runs GUI callbacks on its own.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import io
 import logging
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from rollout.cameras import CAMERA_PRESETS, CameraPose, parse_preset
-from rollout.errors import ParameterError, PortInUseError, TransportError
-from rollout.viewer.buffers import EpisodeLog, PoseHistory, RewardSeries, neighbour_step
-from rollout.viewer.camera import CameraRig, Framing
+from rollout.cameras import CameraPose, parse_preset
+from rollout.errors import ParameterError
+from rollout.viewer.buffers import EpisodeLog, RewardSeries, neighbour_step, reward_values, timeline_totals
+from rollout.viewer.camera import Framing, PageCamera
 from rollout.viewer.comparison import Comparison
-from rollout.viewer.find import FindPanel
-from rollout.viewer.moments import Moment, RunSeries, find_moments
-from rollout.viewer.panels import RewardPanel, RewardView
-from rollout.viewer.scene import RobotInfo, RobotScene, robot_info, state_poses
+from rollout.viewer.controls import WIDGETS, Controls, ViewerCallbacks, fire
+from rollout.viewer.moments import Moment, RunSeries
+from rollout.viewer.panels import RewardView
+from rollout.viewer.playback import LivePlayback, ReplayPlayback, Request
+from rollout.viewer.scene import RobotInfo, RobotScene, robot_info, state_misfit, state_poses
+from rollout.viewer.server import check_port as check_port  # re-exported: rollout.viewer.viewer.check_port
+from rollout.viewer.server import notify_pages, start_server, stop_quietly
 
 log = logging.getLogger(__name__)
-
-PRESET_LABELS = tuple(p.capitalize() for p in CAMERA_PRESETS)  # "Top", "Side", "Front", "Follow"
-SPEED_MIN, SPEED_MAX = 0.1, 4.0
-
-
-@dataclass(frozen=True)
-class ViewerCallbacks:
-    """What the page's controls ask of the graph. Each is optional: a control without one only acts
-    locally (live) or is disabled. They run on viser's threads (or the caller's, for programmatic
-    GUI changes) and must return quickly: the bridge makes them asynchronous service calls."""
-
-    seek_step: Callable[[int], Any] | None = None
-    """Replay: move the playhead to this step."""
-    set_paused: Callable[[bool], Any] | None = None
-    """Replay: pause (True) or resume (False)."""
-    set_rate: Callable[[float], Any] | None = None
-    """Replay: playback speed, 0.1-4."""
-    set_loop: Callable[[bool], Any] | None = None
-    """Replay: start over at the end."""
-    step: Callable[[int], Any] | None = None
-    """Replay: one recorded step forward (+1) or back (-1), pausing."""
-    seek_episode: Callable[[int, int], Any] | None = None
-    """Replay: start of the next (+1) or previous (-1) episode of an env: (env, direction)."""
-    set_policy_enabled: Callable[[bool], Any] | None = None
-    """Live: switch the policy on or off (the switch is shown only when given)."""
-    page_ready: Callable[[], Any] | None = None
-    """The first page has connected and drawn the scene (called once)."""
-
-
-def check_port(host: str, port: int, what: str = "viewer") -> None:
-    """Raise `PortInUseError` when something already listens on host:port (port 0: any free port)."""
-    if port == 0:
-        return
-    if not 0 < port < 65536:
-        raise TransportError(f"port {port} is not a TCP port (1-65535)")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise PortInUseError(port, what) from None
-            raise TransportError(f"the {what} cannot listen on {host}:{port}: {e.strerror}") from None
 
 
 class Viewer:
@@ -132,71 +88,50 @@ class Viewer:
     ) -> None:
         if max_envs < 1:
             raise ParameterError(f"max_envs must be at least 1, got {max_envs}")
-        self._initial_preset = parse_preset(camera)
-        check_port(host, port)
-        import viser
-
-        from rollout.viewer import origin
-
-        origin.install()  # before viser starts its WebSocket server: other sites' pages are refused
-
-        with contextlib.redirect_stdout(io.StringIO()):  # viser prints a banner; we print one line
-            server = viser.ViserServer(host=host, port=port, label=title, verbose=False)
-        if port and server.get_port() != port:  # taken between our check and viser's bind
-            self._stop_quietly(server)
-            raise PortInUseError(port, "viewer")
-        self.server = server
-        # lit by lights alone (robots are matte, see glb.py): with viser's default environment map
-        # the canvas stays at 5 % opacity until its HDR image is decoded: seconds in software GL
-        server.scene.configure_environment_map(None)
-        server.scene.add_light_hemisphere("/lights/sky", ground_color=(120, 110, 100), intensity=1.0)
+        initial_preset = parse_preset(camera)  # a wrong name fails before the server starts
+        self.server = server = start_server(host, port, title)
         self.host = host
         self.port = server.get_port()
         self.max_envs = int(max_envs)
         self.draw_env_ids = tuple(int(e) for e in env_ids)
         self.trail_length = int(trail_length)
-        self.history_length = int(history)
         self.plot_points = int(plot_points)
         self.plot_window = int(plot_window)
         self.callbacks = callbacks or ViewerCallbacks()
         self._page_ready_sent = False
         self._lock = threading.RLock()
-        self._local = threading.local()
         self._closed = False
 
         # what we know
         self.robot: RobotInfo | None = None
         self._robot_key: tuple | None = None
-        self.replay = False  # a Timeline or PlaybackStatus was seen
+        # live until a Timeline or PlaybackStatus is seen: what the playback controls act on
+        self.playback: LivePlayback | ReplayPlayback = LivePlayback(self, history=history)
         self.paused = False  # replay: as last reported/requested; live: the view is frozen
         self.shown_step: int | None = None  # step of the drawn state
         self._shown_time = 0.0
-        self._latest_live: int | None = None
         self._first_step: int | None = None
-        self._last_step: int | None = None
         self._pending_state: Any = None
         self._last_poses: np.ndarray | None = None  # [N, B, 7] of the drawn state, every env
         self._last_terms: tuple[int, np.ndarray] | None = None  # (step, [K + 1, N]) of the newest RewardTerms
-        self._finished = False  # replay: the player reported it played the last message
-        self._ended: str | None = None
+        self._ended: str | None = None  # why nothing more will come (the source node is gone)
         self._info_at = 0.0
-        self._misfit: str | None = None  # the last reason a State was skipped (logged once)  # why nothing more will come (the source node is gone)
+        self._misfit: str | None = None  # the last reason a State was skipped (logged once)
         self.notices: list[tuple[str, str]] = []  # (title, body) of every notice shown, newest last
-        self._user_seek_at = 0.0
 
         self.scene = RobotScene(server.scene, max_envs=self.max_envs, trail_length=self.trail_length)
         self.scene.on_env_click(self.select_env)  # a robot clicked in the page
         self._run: RunSeries | None = None  # a replay's whole run, for the Find panel
-        self._history: PoseHistory | None = None
         self.series = RewardSeries()
         self.episodes = EpisodeLog()
-        self.cameras = CameraRig(server)
-        self._camera_pending = True
-        self._seen_clients: set[int] = set()
+        self.cameras = PageCamera(server, self._framing, initial=initial_preset)
         self._policy_available = True
 
-        self._build_gui()
-        self.compare = Comparison(server.scene, self.compare_markdown, max_envs=self.max_envs)
+        self.controls = Controls(
+            server.gui, self, trails=self.trail_length > 0, plot_points=self.plot_points,
+            plot_window=self.plot_window, policy_switch=self.callbacks.set_policy_enabled is not None,
+        )  # fmt: skip
+        self.compare = Comparison(server.scene, self.controls.compare_markdown, max_envs=self.max_envs)
         server.on_client_connect(self._on_client_connect)
 
     # ------------------------------------------------------------------ lifetime
@@ -209,7 +144,9 @@ class Viewer:
     @property
     def is_replay(self) -> bool:
         """A replay feeds the page (a Timeline or PlaybackStatus was seen); otherwise a live run."""
-        return self.replay
+        return isinstance(self.playback, ReplayPlayback)
+
+    replay = is_replay
 
     @property
     def has_drawn(self) -> bool:
@@ -227,12 +164,7 @@ class Viewer:
             if self._closed:
                 return
             self._closed = True
-        self._stop_quietly(self.server)
-
-    @staticmethod
-    def _stop_quietly(server: Any) -> None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            server.stop()
+        stop_quietly(self.server)
 
     def __enter__(self) -> Viewer:  # noqa: PYI034
         return self
@@ -240,84 +172,22 @@ class Viewer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ GUI
-
-    @contextlib.contextmanager
-    def _internal(self) -> Iterator[None]:
-        """GUI values set by the viewer itself: their callbacks must not report user actions."""
-        depth = getattr(self._local, "depth", 0)
-        self._local.depth = depth + 1
-        try:
-            yield
-        finally:
-            self._local.depth = depth
+    def __getattr__(self, name: str) -> Any:
+        """The page's widgets by name (`viewer.step_slider`, `viewer.play_button`, ...: `Controls`)."""
+        controls = self.__dict__.get("controls")
+        if controls is None or name not in WIDGETS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(controls, name)
 
     def _is_internal(self) -> bool:
-        return getattr(self._local, "depth", 0) > 0
+        """The GUI value being set is the viewer's own, not a user's."""
+        return self.controls.is_internal()
 
-    def _build_gui(self) -> None:
-        gui = self.server.gui
-        self.info_markdown = gui.add_markdown("*waiting for the robot description…*")
-        self.compare_markdown = gui.add_markdown("", visible=False)  # Compare's summary, at the top
-        with gui.add_folder("Playback"):
-            self.step_slider = gui.add_slider("Step", min=0, max=1, step=1, initial_value=0)
-            # live until a Timeline or PlaybackStatus is seen (then Play / Pause)
-            self.play_button = gui.add_button("Pause view", icon=self._icon("PLAYER_PAUSE"))
-            self.step_buttons = gui.add_button_group("Step", ["-1", "+1"])
-            self.episode_buttons = gui.add_button_group("Episode", ["previous", "next"])
-            self.speed_slider = gui.add_slider(
-                "Speed", min=SPEED_MIN, max=SPEED_MAX, step=0.1, initial_value=1.0, disabled=True
-            )
-            self.loop_checkbox = gui.add_checkbox("Loop", initial_value=False, disabled=True)
-        with gui.add_folder("View"):
-            self.env_number = gui.add_number("Env", initial_value=0, min=0, max=0, step=1)
-            self.follow_checkbox = gui.add_checkbox("Follow env", initial_value=False)
-            self.camera_buttons = gui.add_button_group("Camera", list(PRESET_LABELS))
-            self.trails_checkbox = gui.add_checkbox("Trails", initial_value=self.trail_length > 0)
-            self.ghost_checkbox = gui.add_checkbox("Show B (ghost)", initial_value=True, visible=False)
-        with gui.add_folder("Find") as find_folder:
-            self.find = FindPanel(gui, find_folder, on_pick=self.show_moment, on_scope=self._update_find)
-        with gui.add_folder("Policy", visible=self.callbacks.set_policy_enabled is not None) as self.policy_folder:
-            self.policy_checkbox = gui.add_checkbox("Policy enabled", initial_value=True)
-        with gui.add_folder("Rewards"):
-            self.rewards = RewardPanel(gui, plot_points=self.plot_points, plot_window=self.plot_window)
-            self.rewards_markdown, self.rewards_plot = self.rewards.markdown, self.rewards.plot
-
-        self.step_slider.on_update(self._on_slider)
-        self.play_button.on_click(self._on_play)
-        self.step_buttons.on_click(self._on_step_button)
-        self.episode_buttons.on_click(self._on_episode_button)
-        self.speed_slider.on_update(self._on_speed)
-        self.loop_checkbox.on_update(self._on_loop)
-        self.env_number.on_update(self._on_env)
-        self.follow_checkbox.on_update(self._on_follow)
-        self.camera_buttons.on_click(self._on_camera_button)
-        self.trails_checkbox.on_update(self._on_trails)
-        self.ghost_checkbox.on_update(self._on_ghost)
-        self.policy_checkbox.on_update(self._on_policy)
-
-    @staticmethod
-    def _icon(name: str) -> Any:
-        import viser
-
-        return getattr(viser.Icon, name, None)
-
-    @staticmethod
-    def _fire(cb: Callable[..., Any] | None, *args: Any) -> bool:
-        """Report a user action; False when no callback is set."""
-        if cb is None:
-            return False
-        try:
-            cb(*args)
-        except Exception:  # a failing callback must not break the page
-            log.exception("viewer: the %s callback failed", getattr(cb, "__name__", "a"))
-        return True
-
-    # -- GUI callbacks (viser threads, or the caller's for programmatic changes)
+    # -- what the user looks at
 
     @property
     def selected_env(self) -> int:
-        e = round(self.env_number.value)
+        e = round(self.controls.env_number.value)
         return min(max(e, 0), max(self._num_envs - 1, 0))
 
     @property
@@ -326,149 +196,83 @@ class Viewer:
         slot = self.scene.slot_of(self.selected_env)
         return 0 if slot is None else slot
 
-    def _on_slider(self, event: Any) -> None:
-        if self._is_internal():
-            return
-        self._user_seek_at = time.monotonic()
-        self.seek(round(event.target.value))
-
-    def _on_play(self, event: Any) -> None:
-        self.set_paused(not self.paused)
-
-    def _on_step_button(self, event: Any) -> None:
-        self.step_by(1 if event.target.value == "+1" else -1)
-
-    def _on_episode_button(self, event: Any) -> None:
-        self.seek_episode(1 if event.target.value == "next" else -1)
-
-    # -- what the controls do, live (on the viewer's own history) or on a replay (through the callbacks)
+    # -- what the controls do: `playback` decides (live: the kept states; replay: the replay node)
 
     def seek(self, step: int) -> None:
         """Move the playhead to `step` (live: draw the kept state nearest it, pausing the view)."""
         with self._lock:
-            if not self.replay:
-                self._show_history(int(step))
-                return
-        self._fire(self.callbacks.seek_step, int(step))
+            requests = self.playback.seek(int(step))
+        self._fire_all(requests)
 
     def set_paused(self, paused: bool) -> None:
         """Pause or play (live: freeze or resume this page's view; the sim goes on). Play at the
         end of a replay starts over, as a media player does."""
         with self._lock:
-            if not self.replay:
-                self._freeze(paused)
-                return
-            at_end = self._finished or (self.shown_step is not None and self.shown_step == self._last_step)
-            restart = not paused and at_end and self._first_step is not None
-            first = self._first_step
-            self._finished = self._finished and paused
-            self._set_paused_ui(paused)
-        if restart:
-            self._fire(self.callbacks.seek_step, first)
-        self._fire(self.callbacks.set_paused, paused)
+            requests = self.playback.set_paused(bool(paused))
+        self._fire_all(requests)
 
     def step_by(self, delta: int) -> None:
         """One recorded step forward (+1) or back (-1), pausing."""
         with self._lock:
-            if not self.replay:
-                if self.shown_step is not None:
-                    self._show_history(self.shown_step + delta, forward=delta > 0)
-                return
-            self._set_paused_ui(True)
-        self._fire(self.callbacks.step, delta)
+            requests = self.playback.step_by(int(delta))
+        self._fire_all(requests)
 
     def seek_episode(self, direction: int) -> None:
         """To the start of the selected env's next (+1) or previous (-1) episode."""
         with self._lock:
-            env = self.selected_env
-            if not self.replay:
-                if self.shown_step is None or self._first_step is None:
-                    return
-                target = self.episodes.neighbour_start(env, self.shown_step, direction, self._first_step)
-                if target is not None:
-                    self._show_history(target, forward=True)
-                return
-        self._fire(self.callbacks.seek_episode, env, direction)
+            requests = self.playback.seek_episode(self.selected_env, int(direction))
+        self._fire_all(requests)
 
-    def _on_speed(self, event: Any) -> None:
-        if self._is_internal():
-            return
-        rate = float(min(max(event.target.value, SPEED_MIN), SPEED_MAX))
-        self._fire(self.callbacks.set_rate, round(rate, 3))
-
-    def _on_loop(self, event: Any) -> None:
-        if self._is_internal():
-            return
-        self._fire(self.callbacks.set_loop, bool(event.target.value))
-
-    def _on_policy(self, event: Any) -> None:
-        if self._is_internal():
-            return
-        self._fire(self.callbacks.set_policy_enabled, bool(event.target.value))
-
-    def _on_env(self, event: Any) -> None:
-        if not self._is_internal():
-            self.select_env(round(event.target.value))
+    def _fire_all(self, requests: Sequence[Request]) -> None:
+        for cb, args in requests:
+            fire(cb, *args)
 
     def select_env(self, env: int) -> None:
         """Show env `env` (clamped to the run's) in the table, plot, label, Find and follow; an
         env that is not drawn is drawn in place of another (`RobotScene.show_env`)."""
         with self._lock:
             env = min(max(int(env), 0), max(self._num_envs - 1, 0))
-            if self.env_number.value != env:
-                with self._internal():
-                    self.env_number.value = env
+            self.controls.set_env(env)
             if self.robot is not None and self.scene.slot_of(env) is None:
                 self._draw_too(env)
-            self.rewards.invalidate()
+            self.controls.rewards.invalidate()
             if self.scene.has_drawn:
                 self.scene.label(env)
                 self._update_rewards()
-                if self.follow_checkbox.value:
-                    self._follow(force=True)
-            if not self.find.scope_all:
+                if self.controls.follow_checkbox.value:
+                    self.cameras.follow(force=True)
+            if not self.controls.find.scope_all:
                 self._update_find()
 
     def show_moment(self, moment: Moment) -> None:
         """Select the moment's env, point the view at it and move the playhead to its step."""
         with self._lock:
             self.select_env(moment.env)  # drawn now if it was not
-            if not self.follow_checkbox.value:
-                with self._internal():
-                    self.follow_checkbox.value = True
-            if self.scene.has_drawn:
-                self._apply_camera(self.cameras.preset or "follow")
-            self._user_seek_at = 0.0  # the slider follows the seek
+            self.controls.follow()
+            self.cameras.show(self.cameras.preset or "follow")
+            self.controls.release_slider()  # the slider follows the seek
         self.seek(moment.step)
 
     def _update_find(self) -> None:
         """List the moments of the selected env (or of every env) in the Find panel."""
         with self._lock:
-            if self._run is None:
-                return
-            if self.find.scope_all:
-                env, where = None, f"all {self._run.num_envs} envs"
-            else:
-                env, where = self.selected_env, f"env {self.selected_env}"
-            self.find.show(find_moments(self._run, env), where)
+            if self._run is not None:
+                self.controls.find.show_run(self._run, self.selected_env)
 
-    def _on_follow(self, event: Any) -> None:
-        if self._is_internal():
-            return
+    def _following(self, on: bool) -> None:
+        """The user ticked (or cleared) "Follow env": point the camera at the selected env."""
         with self._lock:
-            if event.target.value and self.scene.has_drawn:
-                self._apply_camera(self.cameras.preset or "follow")
+            if on:
+                self.cameras.show(self.cameras.preset or "follow")
 
-    def _on_camera_button(self, event: Any) -> None:
-        self.apply_camera(str(event.target.value))
-
-    def _on_trails(self, event: Any) -> None:
+    def show_trails(self, on: bool) -> None:
         with self._lock:
-            self.scene.show_trails(bool(event.target.value))
+            self.scene.show_trails(bool(on))
 
-    def _on_ghost(self, event: Any) -> None:
+    def show_ghost(self, on: bool) -> None:
+        """Compare: draw B's ghost (True) or hide it."""
         with self._lock:
-            self.compare.show(bool(event.target.value))
+            self.compare.show(bool(on))
 
     def _on_client_connect(self, client: Any) -> None:
         # a new page starts where the others look: move it as soon as it reports its camera
@@ -476,11 +280,9 @@ class Viewer:
             with self._lock:
                 ready = not self._page_ready_sent and self.scene.has_drawn
                 self._page_ready_sent = self._page_ready_sent or ready
-                if client.client_id not in self._seen_clients and self.camera is not None:
-                    self._seen_clients.add(client.client_id)
-                    self._set_client_camera(client)
+                self.cameras.greet(client)
             if ready:  # the page reports its camera once it renders: it has the scene
-                self._fire(self.callbacks.page_ready)
+                fire(self.callbacks.page_ready)
 
         client.camera.on_update(first_camera)
 
@@ -493,10 +295,8 @@ class Viewer:
     def policy_available(self, available: bool) -> None:
         with self._lock:
             self._policy_available = bool(available)
-            self.policy_folder.visible = self._policy_visible()
-
-    def _policy_visible(self) -> bool:
-        return self.callbacks.set_policy_enabled is not None and self._policy_available and not self.replay
+            shown = self.callbacks.set_policy_enabled is not None and self.playback.policy_switch
+            self.controls.policy_folder.visible = shown and self._policy_available
 
     # -- notices
 
@@ -505,17 +305,12 @@ class Viewer:
         with self._lock:
             self.notices.append((title, body))
             del self.notices[:-50]
-            clients = list(self.server.get_clients().values())
-        for client in clients:
-            try:
-                client.add_notification(title, body, auto_close_seconds=seconds, color=color)  # type: ignore[arg-type]
-            except Exception as e:  # noqa: BLE001 -- a page that went away must not break the others
-                log.debug("viewer: notice not shown: %s", e)
+        notify_pages(self.server, title, body, color=color, seconds=seconds)
 
     @property
     def source_name(self) -> str:
         """What feeds the view: "replay node" or "sim node"."""
-        return "replay node" if self.replay else "sim node"
+        return self.playback.source_name
 
     def source_lost(self) -> str:
         """The node that fed the view is gone: the page stays, and says so; returns its name
@@ -524,16 +319,7 @@ class Viewer:
         with self._lock:
             if self._ended is not None or self._closed:
                 return what
-            step = self._latest_live if not self.replay else self.shown_step
-            if self.replay:
-                self._ended = f"the {what} is gone: the controls do nothing now"
-                title, body = "Replay node lost", f"The {what} stopped; the page shows step {step} and stays open."
-            else:
-                kept = ""
-                if self._history is not None and (span := self._history.span()) is not None:
-                    kept = f" Scrub steps {span[0]}-{span[1]}, kept here."
-                self._ended = f"recording ended at step {step}"
-                title, body = "Recording ended", f"The {what} stopped at step {step}; the page stays open.{kept}"
+            self._ended, title, body = self.playback.lost()
             self._update_info()
         self.notify(title, body, color="yellow", seconds=None)
         return what
@@ -550,43 +336,19 @@ class Viewer:
 
     def _set_paused_ui(self, paused: bool) -> None:
         self.paused = paused
-        if self.replay:
-            self.play_button.label = "Play" if paused else "Pause"
-        else:  # live, the button freezes this page's view only: the sim goes on
-            self.play_button.label = "Resume live view" if paused else "Pause view"
-        self.play_button.icon = self._icon("PLAYER_PLAY" if paused else "PLAYER_PAUSE")
+        self.controls.show_paused(paused, self.playback.button_label(paused))
 
-    def _set_slider_range(self, lo: int, hi: int) -> None:
-        hi = max(hi, lo + 1)  # a slider needs min < max
-        s = self.step_slider
-        with self._internal():
-            if s.max != hi:
-                if hi < s.min:
-                    s.min = lo
-                s.max = hi
-            if s.min != lo:
-                s.min = lo
-
-    def _set_slider_value(self, step: int) -> None:
-        if time.monotonic() - self._user_seek_at < 0.5:  # the user is dragging it
-            return
-        s = self.step_slider
-        with self._internal():
-            s.value = min(max(step, s.min), s.max)
-
-    def _enter_replay(self) -> None:
-        if self.replay:
-            return
-        self.replay = True
-        self._history = None
+    def _enter_replay(self) -> ReplayPlayback:
+        """What feeds the page is a replay: its controls go to the replay node from now on."""
+        if isinstance(self.playback, ReplayPlayback):
+            return self.playback
+        self.playback = replay = ReplayPlayback(self)
         self.series = RewardSeries(self.robot.term_names if self.robot else (), np.arange(self.scene.num_drawn))
         self.episodes.clear()
-        with self._internal():
-            self.speed_slider.disabled = self.callbacks.set_rate is None
-            self.loop_checkbox.disabled = self.callbacks.set_loop is None
-            self.policy_folder.visible = False
+        self.controls.enter_replay(self.callbacks)
         self._set_paused_ui(self.paused)
         self._update_info()
+        return replay
 
     # ------------------------------------------------------------------ messages
 
@@ -632,45 +394,29 @@ class Viewer:
             if n != self._num_envs or b != self.scene.num_bodies:
                 log.warning("viewer: a state of %d envs x %d bodies does not fit the robot; redrawing", n, b)
                 self._build_scene(n, b, fallback=b != self.scene.num_bodies)
-            if not self.replay and self._latest_live is not None and step < self._latest_live:
-                self._restart_live()  # the run started over (a new sim with the same robot)
-            if self._first_step is None:
-                self._first_step = step
             self._last_poses = poses
             drawn = self.scene.drawn(poses)
-            if not self.replay:
-                if self._history is not None:
-                    self._history.push(step, float(msg.sim_time), drawn)
-                self._latest_live = step
-                lo = self._history.span()[0] if self._history is not None and len(self._history) else step
-                self._set_slider_range(lo, step)
-                if self.paused:
-                    if time.monotonic() - self._info_at > 0.5:  # "the sim keeps running (step N)"
-                        self._update_info()
-                    return
-            self._draw(step, float(msg.sim_time), drawn)
+            draw_now = self.playback.on_state(step, float(msg.sim_time), drawn)  # live: kept, maybe restarted
+            if self._first_step is None:
+                self._first_step = step
+            if draw_now:
+                self._draw(step, float(msg.sim_time), drawn)
+            elif time.monotonic() - self._info_at > 0.5:  # "the sim keeps running (step N)"
+                self._update_info()
 
     def _draw_too(self, env: int) -> None:
         """Draw env `env` in place of one of the drawn envs, now (lock held)."""
         slot = self.scene.show_env(env)
         if slot is None:
             return
-        e, b = self.scene.num_drawn, self.scene.num_bodies
-        if not self.replay:  # the kept states are of the envs drawn until now
-            self._history = PoseHistory(self.history_length, e, max(b, 1))
-            self.series = RewardSeries(self.robot.term_names if self.robot else (), self.scene.env_ids)
+        self.playback.on_envs_drawn(self.scene)  # live: the kept states were of the envs drawn until now
         self.compare.layout(self.scene.offsets, self.scene.env_ids)
         if self._last_poses is not None and self.shown_step is not None:
             self._draw(self.shown_step, self._shown_time, self.scene.drawn(self._last_poses))
 
-    def _restart_live(self) -> None:
-        e, b = self.scene.num_drawn, self.scene.num_bodies
-        self._history = PoseHistory(self.history_length, e, max(b, 1))
-        self.series = RewardSeries(self.robot.term_names if self.robot else (), self.scene.env_ids)
-        self.episodes.clear()
-        self._first_step = None
-        self._latest_live = None
-        self.rewards.invalidate()
+    def _run_restarted(self) -> None:
+        """Live: the run started over (a new sim with the same robot); the playback kept nothing."""
+        self.controls.rewards.invalidate()
         self._ended = None
         if self.scene.trails is not None:
             self.scene.trails.clear()
@@ -678,40 +424,30 @@ class Viewer:
     def on_reward_terms(self, msg: Any) -> None:
         """A `rollout_msgs/RewardTerms`: the table of the selected env, and the live plot."""
         step = int(msg.step)
-        total = np.asarray(msg.total, np.float32)
         with self._lock:
-            names = self.robot.term_names if self.robot else tuple(t.name for t in msg.terms)
-            by_name = {t.name: np.asarray(t.value, np.float32) for t in msg.terms}
-            n = total.size
-            terms = (
-                np.stack([by_name.get(k, np.full(n, np.nan, np.float32)) for k in names])
-                if names
-                else np.zeros((0, n), np.float32)
-            )
-            values = np.concatenate([total[None], terms]) if terms.size or n else np.zeros((1, 0), np.float32)
+            total, terms, values = reward_values(msg, self.robot.term_names if self.robot else None)
             self._last_terms = (step, values)
-            if not self.replay and len(self.series.env_ids) and n > self.series.env_ids.max():
-                self.series.append(step, total, terms)
+            self.playback.on_terms(step, total, terms)
             if self.shown_step == step:
                 self._update_rewards()
 
     def on_timeline(self, msg: Any) -> None:
         """A `rollout_msgs/Timeline` (replay): the whole run's series, range and episode ends."""
         with self._lock:
-            self._enter_replay()
+            replay = self._enter_replay()
             steps = np.asarray(msg.steps, np.int64)
             self.series.set_timeline(
                 steps, list(msg.term_names), np.asarray(msg.env_ids), np.asarray(msg.total), np.asarray(msg.terms),
-                np.asarray(msg.total_mean), np.asarray(msg.terms_mean), _all_totals(msg, steps.size),
+                np.asarray(msg.total_mean), np.asarray(msg.terms_mean), timeline_totals(msg, steps.size),
             )  # fmt: skip
             self.episodes.set(np.asarray(msg.episode_steps), np.asarray(msg.episode_envs))
             self._run = RunSeries.from_timeline(msg)
             self._update_find()
             self.compare.show_summary(self._run, self._label_a())
             if steps.size:
-                self._first_step, self._last_step = int(steps.min()), int(steps.max())
-                self._set_slider_range(self._first_step, self._last_step)
-            self.rewards.invalidate()
+                self._first_step, replay.last_step = int(steps.min()), int(steps.max())
+                self.controls.set_step_range(self._first_step, replay.last_step)
+            self.controls.rewards.invalidate()
             self._update_rewards()
 
     # -- Compare (A/B): B's topics of a replay with compare:=B
@@ -721,8 +457,8 @@ class Viewer:
         with self._lock:
             if self.compare.on_robot(msg) and self.scene.num_drawn:
                 self.compare.layout(self.scene.offsets, self.scene.env_ids)
-                self.compare.show(bool(self.ghost_checkbox.value))
-            self.ghost_checkbox.visible = True
+                self.compare.show(bool(self.controls.ghost_checkbox.value))
+            self.controls.ghost_checkbox.visible = True
             self.compare.show_summary(self._run, self._label_a())
 
     def on_compare_state(self, msg: Any) -> None:
@@ -737,7 +473,7 @@ class Viewer:
         with self._lock:
             self.compare.on_timeline(msg)
             self.compare.show_summary(self._run, self._label_a())
-            self.rewards.invalidate()
+            self.controls.rewards.invalidate()
             self._update_rewards()
 
     def _label_a(self) -> str:
@@ -745,22 +481,8 @@ class Viewer:
 
     def on_status(self, msg: Any) -> None:
         """A `rollout_msgs/PlaybackStatus` (replay): paused, speed, loop and range as the player reports them."""
-        ended = False
         with self._lock:
-            self._enter_replay()
-            finished = bool(msg.finished)
-            ended, self._finished = finished and not self._finished, finished
-            self._set_paused_ui(bool(msg.paused) or finished)
-            lo, hi = int(msg.first_step), int(msg.last_step)
-            if hi >= lo:
-                self._first_step, self._last_step = lo, hi
-                self._set_slider_range(lo, hi)
-            self._set_slider_value(int(msg.step))
-            with self._internal():
-                self.loop_checkbox.value = bool(msg.loop)
-                rate = float(msg.rate)
-                if SPEED_MIN <= rate <= SPEED_MAX:
-                    self.speed_slider.value = round(rate, 1)
+            ended = self._enter_replay().on_status(msg)
         if ended:
             self.notify("Replay ended", f"Played to step {int(msg.step)}. Press Play to start over.")
 
@@ -769,8 +491,7 @@ class Viewer:
         step = int(msg.step)
         ids = np.asarray(msg.env_ids, np.int64)
         with self._lock:
-            if not self.replay:
-                self.episodes.add(step, ids)
+            self.playback.on_episodes(step, ids)
             self.episodes.add_details(
                 step, ids, np.asarray(msg.returns), np.asarray(msg.lengths), np.asarray(msg.terminated)
             )
@@ -788,19 +509,11 @@ class Viewer:
         self.robot = self.scene.build(
             self.robot, self._model, num_envs, num_bodies, fallback=fallback, env_ids=self.draw_env_ids or None
         )
-        e = self.scene.num_drawn
-        self._history = None if self.replay else PoseHistory(self.history_length, e, max(num_bodies, 1))
-        if not self.replay:
-            self.series = RewardSeries(self.robot.term_names, self.scene.env_ids)
-            self.episodes.clear()
-            self._first_step = None
+        self.playback.on_scene_built(self.scene)  # live: kept states, series and episodes start again
         self.compare.layout(self.scene.offsets, self.scene.env_ids)  # B's ghost over the envs drawn now
-        self.rewards.invalidate()
-        self._camera_pending = True
-        with self._internal():
-            self.env_number.max = max(num_envs - 1, 0)
-            if self.env_number.value > num_envs - 1:
-                self.env_number.value = 0
+        self.controls.rewards.invalidate()
+        self.cameras.pending = True
+        self.controls.set_num_envs(num_envs)
 
     def _draw(self, step: int, sim_time: float, poses: np.ndarray) -> None:
         """Move every body of every drawn env to `poses` [>= E, B, 7] (lock held)."""
@@ -808,40 +521,13 @@ class Viewer:
         with self.server.atomic():
             moved = scene.has_drawn and scene.num_drawn > 0
             prev_base = scene.bases[self._slot].copy() if moved else None
-            if scene.draw(step, poses) and self.trails_checkbox.value:
+            if scene.draw(step, poses) and self.controls.trails_checkbox.value:
                 scene.show_trails(True)
             self.shown_step, self._shown_time = step, sim_time
             scene.label(self.selected_env)
-            self._set_slider_value(step)
-            if self._camera_pending:
-                self._camera_pending = False
-                self._apply_camera(self.cameras.preset or self._initial_preset)
-            elif self.follow_checkbox.value and prev_base is not None:
-                self._follow(prev_base=prev_base)
+            self.controls.set_step(step)
+            self.cameras.drawn(prev_base)  # the preset waiting for a state, or following the env
             self._update_rewards()
-
-    # -- live history
-
-    def _freeze(self, frozen: bool) -> None:
-        """Live: stop (True) or resume (False) drawing incoming states (lock held)."""
-        self._set_paused_ui(frozen)
-        self._update_info()
-        if not frozen and self._history is not None and self._latest_live is not None:
-            self._show_history(self._latest_live, freeze=False)
-
-    def _show_history(self, step: int, *, forward: bool = False, freeze: bool = True) -> None:
-        """Live: draw the kept state at `step` (the first kept one after it when `forward`)."""
-        if self._history is None:
-            return
-        span = self._history.span()
-        if span is None:
-            return
-        if freeze and not self.paused:
-            self._set_paused_ui(True)
-        step = min(max(step, span[0]), span[1])
-        got = self._history.at(step, after=forward)
-        if got is not None:
-            self._draw(got[0], got[1], got[2])
 
     # ------------------------------------------------------------------ camera
 
@@ -852,60 +538,37 @@ class Viewer:
         first state (it is then applied when one arrives)."""
         name = parse_preset(preset)
         with self._lock:
-            self.cameras.preset = name
-            if name == "follow" and not self.follow_checkbox.value:
-                with self._internal():
-                    self.follow_checkbox.value = True
-            if not self.scene.has_drawn:
-                self._camera_pending = True
-                return None
-            return self._apply_camera(name)
+            if name == "follow":
+                self.controls.follow()
+            return self.cameras.choose(name)
 
     @property
     def camera(self) -> CameraPose | None:
         """The view last applied to the pages."""
         return self.cameras.pose
 
-    def _framing(self) -> Framing:
+    def _framing(self) -> Framing | None:
+        """What the camera fits: the selected env's bodies and every drawn base (None: nothing drawn)."""
         sc = self.scene
-        assert sc.body_pos is not None
+        if not sc.has_drawn or sc.body_pos is None:
+            return None
         e = self._slot
-        return Framing(sc.body_pos[:, e], sc.mesh_radius, sc.bases, e, bool(self.follow_checkbox.value))
-
-    def _apply_camera(self, name: str) -> CameraPose:
-        return self.cameras.apply(name, self._framing())
-
-    def _set_client_camera(self, client: Any) -> None:
-        if self.scene.has_drawn:
-            self.cameras.to_client(client, self._framing())
-
-    def _follow(self, prev_base: np.ndarray | None = None, *, force: bool = False) -> None:
-        if self.scene.has_drawn:
-            self.cameras.follow(self.scene.bases[self._slot], prev_base, force=force)
+        return Framing(sc.body_pos[:, e], sc.mesh_radius, sc.bases, e, bool(self.controls.follow_checkbox.value))
 
     # ------------------------------------------------------------------ text and plot
 
     def _update_info(self) -> None:
-        r = self.robot
-        if r is None:
+        if self.robot is None:
             return
-        mode = "replay" if self.replay else "live"
-        drawn = self.scene.num_drawn
-        envs = f"{r.num_envs} envs" + (f" (drawing {drawn})" if drawn < r.num_envs else "")
-        policy = f" · policy `{r.policy}`" if r.policy else ""
         self._info_at = time.monotonic()
-        lines = [f"**{mode}** · `{r.env}` · {envs} · dt {r.dt:g} s{policy}"]
-        if self._ended is not None:
-            lines.append(f"*{self._ended}; the page stays open*")
-        elif not self.replay and self.paused:
-            lines.append(f"*view paused at step {self.shown_step}; the sim keeps running (step {self._latest_live})*")
-        self.info_markdown.content = "\n\n".join(lines)
+        note = f"*{self._ended}; the page stays open*" if self._ended is not None else self.playback.paused_line()
+        self.controls.show_info(self.robot, self.playback.mode, self.scene.num_drawn, note)
 
     def _update_rewards(self) -> None:
         """The reward panel of the selected env at the drawn step (lock held)."""
         if self.shown_step is None:
             return
-        self.rewards.show(
+        self.controls.rewards.show(
             RewardView(
                 step=self.shown_step,
                 sim_time=self._shown_time,
@@ -919,21 +582,3 @@ class Viewer:
             )
         )
 
-
-def _all_totals(msg: Any, num_steps: int) -> np.ndarray | None:
-    """A Timeline's every-env totals [S, N], or None when it has none."""
-    n = int(getattr(msg, "num_envs", 0) or 0)
-    total = np.asarray(getattr(msg, "total_all", ()), np.float32)
-    return total.reshape(num_steps, n) if n and total.size == num_steps * n else None
-
-
-def state_misfit(msg: Any) -> str | None:
-    """Why a rollout_msgs/State cannot be drawn (its sizes disagree with its arrays), or None."""
-    n, b = int(msg.num_envs), int(msg.num_bodies)
-    if n < 1:
-        return f"num_envs is {n}"
-    if b > 0:
-        have = np.asarray(msg.body_poses).size
-        return None if have == n * b * 7 else f"num_envs {n} x num_bodies {b} x 7 != {have} body_poses values"
-    pos, quat = np.asarray(msg.base_pos).size, np.asarray(msg.base_quat).size
-    return None if (pos, quat) == (n * 3, n * 4) else f"num_envs {n} does not fit {pos} base_pos / {quat} base_quat values"
