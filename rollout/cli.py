@@ -14,7 +14,7 @@ import argparse
 import importlib
 import importlib.util
 import pkgutil
-import signal
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -247,13 +247,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # `rollout topic echo ... | head` ends quietly; put back afterwards, so that a program calling
-    # main() in-process (tests do) still gets BrokenPipeError from its own pipes, not killed
-    previous = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return _main(argv)
-    finally:
-        signal.signal(signal.SIGPIPE, previous)
+    except BrokenPipeError:
+        # `rollout topic echo ... | head`: the reader has what it wanted; end quietly. (Not
+        # SIGPIPE's default: it would also kill the process for a library's own closed pipe, as
+        # viser's event loop has when its server stops.)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -105,7 +105,9 @@ def test_sigkill_of_the_launcher_ends_its_nodes_within_2_s(tmp_path: Path, run: 
         if subscribed and stepping:
             break
     assert len(pids) == 2
-    time.sleep(0.5 + 0.4 * run)  # the sim is stepping; kill at different moments
+    # the sim is stepping; kill at different moments, each after the recorder's first flush (every
+    # 1 s): what came since the last flush is the most a SIGKILL may take
+    time.sleep(1.1 + 0.4 * run)
     launch.kill()
     t0 = time.monotonic()
     launch.wait(5)
