@@ -55,9 +55,16 @@ def shell_commands() -> list[str]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below Linux's ephemeral range (32768-60999): one the kernel hands out could be
+    taken as the local end of a node's own connection before the viewer binds it."""
+    for port in np.random.default_rng().permutation(np.arange(20000, 32000)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", int(port)))
+            except OSError:
+                continue
+            return int(port)
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def run_command(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:

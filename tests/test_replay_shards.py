@@ -95,7 +95,8 @@ def test_the_set_plays_as_one_rollout_and_seeks(node: Node, bags: dict[str, Path
 
         call("resume")
         wait_until(lambda: statuses[-1].finished, what="the end")
-        wait_until(lambda: len(got[T.STATE]) == len(PLAYED), what="every common step")
+        per_step = (T.STATE, T.ACTION, T.REWARD_TERMS, T.BASE_POSES, T.TF)
+        wait_until(lambda: all(len(got[t]) >= len(PLAYED) for t in per_step), what="every common step on every topic")
         assert len(got[T.ACTION]) == len(got[T.REWARD_TERMS]) == len(got[T.BASE_POSES]) == len(got[T.TF]) == len(PLAYED)
         for k in (0, 7, len(PLAYED) - 1):
             step = PLAYED[k]
