@@ -32,18 +32,13 @@ from rollout.replay.player import sim_pacing
 from rollout.runtime import Node
 from recordings import record_humanoid
 from test_foxglove_decode import JS, NODE, as_json, differences  # skips this module where Node.js is missing
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = ROOT / "foxglove" / "rollout_layout.json"
 
 if not (JS / "node_modules" / "@foxglove" / "ws-protocol").is_dir():
     pytest.skip("tests/js/node_modules lacks @foxglove/ws-protocol: run `npm ci` in tests/js", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

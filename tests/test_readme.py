@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from ports import free_port
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
@@ -52,19 +52,6 @@ def shell_commands() -> list[str]:
         for line in code.splitlines()
         if line.strip()
     ]
-
-
-def free_port() -> int:
-    """A free port below Linux's ephemeral range (32768-60999): one the kernel hands out could be
-    taken as the local end of a node's own connection before the viewer binds it."""
-    for port in np.random.default_rng().permutation(np.arange(20000, 32000)):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", int(port)))
-            except OSError:
-                continue
-            return int(port)
-    raise RuntimeError("no free port in 20000-32000")
 
 
 def run_command(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:

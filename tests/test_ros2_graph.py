@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -25,6 +24,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE / "ros2"))
 import launch_like  # noqa: E402
 from needs import missing  # noqa: E402
+from ports import free_port  # noqa: E402
 
 WS = Path(os.environ.get("ROLLOUT_ROS2_WS", "/nonexistent"))
 
@@ -43,12 +43,6 @@ def env() -> dict[str, str]:
         WS, ROS_DOMAIN_ID=str(150 + os.getpid() % 80), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
         ROLLOUT_BACKEND="", PYTHONUNBUFFERED="1",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_graph(env: dict[str, str], tmp: Path, file: str, timeout: float = 300, **given: str) -> launch_like.Graph:

@@ -12,7 +12,6 @@ import io
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from rollout.recording import RolloutRecorder
 from rollout.render import FrameRenderer
 from rollout.runtime import LATCHED, LOSSLESS, Node, Publisher
 from rollout.sim import make_env
+from ports import free_port
 
 STEPS = 24
 W, H = 160, 120
@@ -56,16 +56,10 @@ def recorded(bag) -> dict[str, list[bytes]]:
         return {t: [bytes(b.raw(t, i).data) for i in range(b.count(t))] for t in wanted}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def router() -> str:
     """This process hosts a zenoh router on a private port; the encoder processes join it."""
-    endpoint = f"tcp/127.0.0.1:{_free_port()}"
+    endpoint = f"tcp/127.0.0.1:{free_port()}"
     old = os.environ.get("ROLLOUT_ROUTER")
     rt.close()  # a session opened by another test module talks to another router
     os.environ["ROLLOUT_ROUTER"] = endpoint

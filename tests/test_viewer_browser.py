@@ -22,6 +22,7 @@ import pytest
 
 from browser import CHROMIUM, FLAGS, sync_playwright, wait_until
 from test_viewer import InProcessReplay, bag_path  # noqa: F401 -- the recording fixture
+from ports import free_port
 
 WIDTH, HEIGHT = 960, 720
 SCENE = (slice(160, HEIGHT - 60), slice(0, 600))  # canvas rows/columns clear of the panel and the notice
@@ -222,14 +223,6 @@ def test_play_at_the_last_step_restarts_playback(page, replay):
     replay.set_paused(True)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_after_a_live_recording_ends_the_page_is_still_live(browser, tmp_path):
     import signal
     import subprocess
@@ -238,7 +231,7 @@ def test_after_a_live_recording_ends_the_page_is_still_live(browser, tmp_path):
     from rollout import topics
     from rollout.bag import Bag
 
-    port, out = _free_port(), tmp_path / "live.mcap"
+    port, out = free_port(), tmp_path / "live.mcap"
     proc = subprocess.Popen(
         [sys.executable, "-m", "rollout.cli", "launch", "record.launch.py", "env:=synthetic", "num_envs:=2",
          "steps:=60", "view:=true", f"port:={port}", f"out:={out}"],
@@ -328,7 +321,7 @@ def test_a_replay_with_compare_draws_two_sets_of_robots_and_both_series(browser,
     from test_viewer_compare import record
 
     a, b = record(tmp_path / "a.mcap", "random", 4), record(tmp_path / "b.mcap", "zero", 4)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "rollout.cli", "launch", "replay.launch.py", f"bag:={a}", f"compare:={b}",
          f"port:={port}"],

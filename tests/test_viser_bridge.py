@@ -31,14 +31,9 @@ from rollout.recording import RolloutRecorder
 from rollout.runtime import Node
 from rollout.runtime.context import get_context
 from rollout.sim import make_env
+from ports import free_port
 
 STEPS, ENVS = 60, 4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(cond, timeout: float = 20.0, what: str = "condition") -> None:
@@ -65,7 +60,7 @@ def poses(bag) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def router():
-    endpoint = f"tcp/127.0.0.1:{_free_port()}"
+    endpoint = f"tcp/127.0.0.1:{free_port()}"
     old = os.environ.get("ROLLOUT_ROUTER")
     rt.close()
     os.environ["ROLLOUT_ROUTER"] = endpoint
