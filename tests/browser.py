@@ -1,11 +1,14 @@
 """What the real-browser tests share: Debian's Chromium through Playwright, started as this
 machine needs (no sandbox as root, no GPU, no background traffic to a network that refuses it),
-and a wait that fails the test with what it waited for. Importing it skips the test module
-where Chromium or Playwright is missing."""
+a wait that fails the test with what it waited for, and a `rollout launch` whose output the test
+reads as it comes. Importing it skips the test module where Chromium or Playwright is missing."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -37,3 +40,14 @@ def wait_until(cond: Callable[[], object], timeout: float = 15.0, what: str = "c
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(poll)
+
+
+def launch(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """`rollout launch ARGS` in its own process, and the list its output lines are added to."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rollout.cli", "launch", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+    return proc, lines

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from browser import CHROMIUM, FLAGS, sync_playwright, wait_until
+from browser import CHROMIUM, FLAGS, launch, sync_playwright, wait_until
 from test_viewer import InProcessReplay, bag_path  # noqa: F401 -- the recording fixture
 from ports import free_port
 
@@ -225,20 +225,14 @@ def test_play_at_the_last_step_restarts_playback(page, replay):
 
 def test_after_a_live_recording_ends_the_page_is_still_live(browser, tmp_path):
     import signal
-    import subprocess
-    import sys
 
     from rollout import topics
     from rollout.bag import Bag
 
     port, out = free_port(), tmp_path / "live.mcap"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rollout.cli", "launch", "record.launch.py", "env:=synthetic", "num_envs:=2",
-         "steps:=60", "view:=true", f"port:={port}", f"out:={out}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    proc, lines = launch(
+        "record.launch.py", "env:=synthetic", "num_envs:=2", "steps:=60", "view:=true", f"port:={port}", f"out:={out}"
+    )
     try:
         wait_until(lambda: any("sim exited with code 0" in ln for ln in lines), 60, "the sim to finish")
         assert proc.poll() is None, "the launch ended with the recording:\n" + "".join(lines)
@@ -316,19 +310,12 @@ def test_clicking_a_robot_in_the_page_selects_its_env(page, replay):
 def test_a_replay_with_compare_draws_two_sets_of_robots_and_both_series(browser, tmp_path):
     import signal
     import subprocess
-    import sys
 
     from test_viewer_compare import record
 
     a, b = record(tmp_path / "a.mcap", "random", 4), record(tmp_path / "b.mcap", "zero", 4)
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rollout.cli", "launch", "replay.launch.py", f"bag:={a}", f"compare:={b}",
-         f"port:={port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    proc, lines = launch("replay.launch.py", f"bag:={a}", f"compare:={b}", f"port:={port}")
     try:
         wait_until(lambda: any("open http" in ln for ln in lines), 60, "the viewer to start")
         pg = browser.new_page()
